@@ -1,0 +1,57 @@
+# Everything runs from the virtualenv in $(VENV); the only network use is pip.
+PYTHON ?= python3
+VENV = .venv
+PYTEST_ARGS ?=
+
+BIN = $(VENV)/bin
+STAMP = $(VENV)/.installed
+
+.PHONY: install run test lint bench reliability clean
+
+install: $(STAMP)
+
+# Rebuilt when pyproject.toml changes. The interpreter check applies to the venv's
+# python when it exists, otherwise to $(PYTHON), which is what will create it.
+$(STAMP): pyproject.toml
+	@py="$(PYTHON)"; if [ -x "$(BIN)/python" ]; then py="$(BIN)/python"; fi; \
+	if ! "$$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		found=$$("$$py" --version 2>&1) || found="not runnable"; \
+		echo "error: Python >= 3.11 is required, but '$$py' is $$found." >&2; \
+		echo "       Run e.g. 'make PYTHON=python3.11 install' (and 'rm -rf $(VENV)' if the venv is old)." >&2; \
+		exit 1; \
+	fi
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+run: install
+	mkdir -p var
+	$(BIN)/ledger serve --embedded
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: install
+	@if [ -e bench/__main__.py ]; then \
+		$(BIN)/python -m bench; \
+	else \
+		echo "bench: no bench/__main__.py yet, nothing to run"; \
+	fi
+
+reliability: install
+	@if [ -d tests/reliability ]; then \
+		$(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS); \
+	else \
+		echo "reliability: no tests/reliability yet, nothing to run"; \
+	fi
+
+# Leaves $(VENV) and var/ (local data) alone.
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, one application call, a response schema."""

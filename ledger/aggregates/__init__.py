@@ -1,0 +1,18 @@
+"""The event-sourced aggregates: accounts, support requests, invoices and
+the receipts that make commands idempotent."""
+
+from ledger.aggregates.account import CustomerAccount, account_id_for
+from ledger.aggregates.invoice import Invoice, InvoiceStatus
+from ledger.aggregates.receipt import CommandReceipt, receipt_id_for
+from ledger.aggregates.request import RequestStatus, SupportRequest
+
+__all__ = [
+    "CommandReceipt",
+    "CustomerAccount",
+    "Invoice",
+    "InvoiceStatus",
+    "RequestStatus",
+    "SupportRequest",
+    "account_id_for",
+    "receipt_id_for",
+]

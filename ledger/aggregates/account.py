@@ -1,0 +1,203 @@
+"""The customer account: the one place a balance lives.
+
+Invariants owned here:
+- the balance is an integer and never below zero;
+- ``balance == purchased + adjusted - charged + refunded`` after every event;
+- every event that moves credits carries the signed ``amount`` and the
+  ``balance_after``, so an auditor can follow the balance event by event;
+- one account per customer: the id is a ``uuid5`` of the customer's id, so a
+  second account for the same customer collides in the store.
+
+Rules are checked in the public command methods; the ``apply`` methods only
+change state, because they run again on every replay.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ledger.errors import AdjustmentBelowZeroError, InsufficientCreditsError, InvalidInputError
+from ledger.validation import required_text
+from ledger.values import Actor, SubscriptionPeriod
+
+ACCOUNT_NAMESPACE = UUID("6f1c1b1e-3c52-4f5e-9a55-0d7a2c1f4b10")
+
+
+def account_id_for(customer_id: str) -> UUID:
+    return uuid5(ACCOUNT_NAMESPACE, customer_id)
+
+
+class CustomerAccount(Aggregate):
+    """A customer's prepaid support credits."""
+
+    class Opened(Aggregate.Created):
+        customer_id: str
+        name: str
+        actor: Actor
+
+    class CreditsPurchased(Aggregate.Event):
+        invoice_id: UUID
+        amount: int
+        amount_usd: Decimal
+        balance_after: int
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account.balance = self.balance_after
+            account.purchased += self.amount
+
+    class BalanceAdjusted(Aggregate.Event):
+        amount: int
+        reason: str
+        balance_after: int
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account.balance = self.balance_after
+            account.adjusted += self.amount
+
+    class CreditsCharged(Aggregate.Event):
+        request_id: UUID
+        amount: int  # zero or negative: the credits taken
+        balance_after: int
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account.balance = self.balance_after
+            account.charged -= self.amount
+
+    class CreditsRefunded(Aggregate.Event):
+        request_id: UUID
+        amount: int  # positive: the credits given back
+        reason: str
+        balance_after: int
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account.balance = self.balance_after
+            account.refunded += self.amount
+
+    class UpdateSubscriptionRecorded(Aggregate.Event):
+        period: SubscriptionPeriod
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account.subscriptions = [*account.subscriptions, self.period]
+
+    def __init__(self, customer_id: str, name: str, actor: Actor) -> None:
+        self.customer_id = customer_id
+        self.name = name
+        self.balance = 0
+        self.purchased = 0
+        self.charged = 0
+        self.refunded = 0
+        self.adjusted = 0
+        self.subscriptions: list[SubscriptionPeriod] = []
+
+    @staticmethod
+    def create_id(customer_id: str, **_: Any) -> UUID:
+        return account_id_for(customer_id)
+
+    # --- commands -----------------------------------------------------------
+
+    @classmethod
+    def open(cls, customer_id: str, name: str, *, actor: Actor, at: datetime) -> CustomerAccount:
+        """Emits ``Opened``. The caller checks that the customer id is new."""
+        customer_id = required_text("customer_id", customer_id, max_length=200)
+        name = required_text("name", name, max_length=500)
+        return cls._create(
+            cls.Opened,
+            id=account_id_for(customer_id),
+            customer_id=customer_id,
+            name=name,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def purchase(
+        self, invoice_id: UUID, credits: int, amount_usd: Decimal, *, actor: Actor, at: datetime
+    ) -> None:
+        """Emits ``CreditsPurchased``: the credits of a paid invoice."""
+        self.trigger_event(
+            self.CreditsPurchased,
+            invoice_id=invoice_id,
+            amount=credits,
+            amount_usd=amount_usd,
+            balance_after=self.balance + credits,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def adjust(self, credits: int, reason: str, *, actor: Actor, at: datetime) -> None:
+        """Emits ``BalanceAdjusted``. Raises ``AdjustmentBelowZeroError``."""
+        reason = required_text("reason", reason)
+        if self.balance + credits < 0:
+            raise AdjustmentBelowZeroError(self.customer_id, self.balance, credits)
+        self.trigger_event(
+            self.BalanceAdjusted,
+            amount=credits,
+            reason=reason,
+            balance_after=self.balance + credits,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def charge(self, request_id: UUID, price: int, *, actor: Actor, at: datetime) -> None:
+        """Emits ``CreditsCharged``. Raises ``InsufficientCreditsError``."""
+        if self.balance < price:
+            raise InsufficientCreditsError(self.customer_id, self.balance, price)
+        self.trigger_event(
+            self.CreditsCharged,
+            request_id=request_id,
+            amount=-price,
+            balance_after=self.balance - price,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def refund(
+        self, request_id: UUID, credits: int, reason: str, *, actor: Actor, at: datetime
+    ) -> None:
+        """Emits ``CreditsRefunded``; the request guards how much may come back."""
+        self.trigger_event(
+            self.CreditsRefunded,
+            request_id=request_id,
+            amount=credits,
+            reason=reason,
+            balance_after=self.balance + credits,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def record_subscription(
+        self, valid_from: date, valid_until: date, *, actor: Actor, at: datetime
+    ) -> None:
+        """Emits ``UpdateSubscriptionRecorded``. Raises ``InvalidInputError``."""
+        if not valid_from < valid_until:
+            raise InvalidInputError(
+                "valid_until",
+                f"valid_until ({valid_until}) must be after valid_from ({valid_from})",
+            )
+        self.trigger_event(
+            self.UpdateSubscriptionRecorded,
+            period=SubscriptionPeriod(valid_from, valid_until),
+            actor=actor,
+            timestamp=at,
+        )
+
+    # --- queries ------------------------------------------------------------
+
+    def has_subscription_on(self, day: date) -> bool:
+        return any(period.covers(day) for period in self.subscriptions)
+
+    def current_subscription(self, day: date) -> SubscriptionPeriod | None:
+        """The period covering ``day``, else the latest one, else ``None``."""
+        covering = [p for p in self.subscriptions if p.covers(day)]
+        if covering:
+            return max(covering, key=lambda p: p.valid_until)
+        return max(self.subscriptions, key=lambda p: p.valid_until, default=None)

@@ -1,0 +1,45 @@
+"""Small immutable values shared by the aggregates, the application and the
+read side: who acted, and an update-subscription period.
+
+They are stored inside events, so each has a transcoding registered in
+``ledger.persistence.transcodings``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    HELPDESK = "helpdesk"
+    SPECIALIST = "specialist"
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a role and the name of the key used, never a secret."""
+
+    role: Role
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.role.value}:{self.name}"
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(Role.ADMIN, "system")
+
+
+@dataclass(frozen=True)
+class SubscriptionPeriod:
+    """An update subscription, valid on the days ``valid_from <= day < valid_until``."""
+
+    valid_from: date
+    valid_until: date
+
+    def covers(self, day: date) -> bool:
+        return self.valid_from <= day < self.valid_until
