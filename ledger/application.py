@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -34,6 +35,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     JSONTranscoder,
     OperationalError,
+    PersistenceError,
     Transcoder,
 )
 from eventsourcing.utils import get_topic, resolve_topic
@@ -61,6 +63,7 @@ from ledger.permissions import Action, authorize
 from ledger.persistence.transcodings import LedgerTranscoder, register_ledger_transcodings
 from ledger.policy import (
     DEFAULT_CALENDAR,
+    Package,
     SupportCalendar,
     custom_package,
     parse_category,
@@ -68,6 +71,8 @@ from ledger.policy import (
     validate_credits,
 )
 from ledger.values import Actor
+
+logger = logging.getLogger(__name__)
 
 R = TypeVar("R")
 A = TypeVar("A", bound=Aggregate)
@@ -194,6 +199,15 @@ class Ledger(Application[UUID]):
         super().register_transcodings(transcoder)
         register_ledger_transcodings(transcoder)
 
+    def _take_snapshots(self, processing_event: Any) -> None:
+        """Snapshots are a cache: once the events are committed, a failure to
+        write one must not turn a successful command into an error (or, worse,
+        into a retry)."""
+        try:
+            super()._take_snapshots(processing_event)
+        except PersistenceError:
+            logger.warning("snapshot not written", exc_info=True)
+
     # --- accounts -------------------------------------------------------------
 
     def open_account(
@@ -230,17 +244,9 @@ class Ledger(Application[UUID]):
         """Emits ``InvoiceIssued`` for a standard package (80, 160, 320 credits)
         or a custom one (credits and USD amount). Raises ``InvalidInputError``,
         ``UnknownAccountError``."""
-        if package is not None and (credits is not None or amount_usd is not None):
-            raise InvalidInputError("package", "give either a package or credits and amount_usd")
-        if package is not None:
-            chosen = standard_package(package)
-        elif credits is not None and amount_usd is not None:
-            chosen = custom_package(credits, amount_usd)
-        else:
-            field = "credits" if credits is None else "amount_usd"
-            raise InvalidInputError(field, "give a package, or both credits and amount_usd")
 
         def decide(at: datetime) -> tuple[Sequence[Aggregate], InvoiceIssued]:
+            chosen = _package(package, credits, amount_usd)
             account = self._account(customer_id)
             invoice = Invoice.issue(account, chosen, actor=actor, at=at)
             return [invoice], InvoiceIssued(
@@ -253,8 +259,9 @@ class Ledger(Application[UUID]):
             idempotency_key,
             decide,
             customer_id=customer_id,
-            credits=chosen.credits,
-            amount_usd=chosen.amount_usd,
+            package=package,
+            credits=credits,
+            amount_usd=amount_usd,
         )
 
     def pay_invoice(
@@ -320,11 +327,15 @@ class Ledger(Application[UUID]):
     ) -> BalanceChanged:
         """Emits ``BalanceAdjusted`` (signed, not zero, with a reason). Raises
         ``AdjustmentBelowZeroError``, ``InvalidInputError``, ``UnknownAccountError``."""
-        credits = validate_credits("credits", credits, allow_negative=True)
 
         def decide(at: datetime) -> tuple[Sequence[Aggregate], BalanceChanged]:
             account = self._account(customer_id)
-            account.adjust(credits, reason, actor=actor, at=at)
+            account.adjust(
+                validate_credits("credits", credits, allow_negative=True),
+                reason,
+                actor=actor,
+                at=at,
+            )
             return [account], BalanceChanged(account.customer_id, account.balance)
 
         return self._execute(
@@ -382,13 +393,12 @@ class Ledger(Application[UUID]):
         """Emits ``RequestOpened`` priced by its category. Raises
         ``ChannelNotAllowedError``, ``UnknownCategoryError``,
         ``InvalidStoreUpdateError``, ``InvalidInputError``, ``UnknownAccountError``."""
-        parsed = parse_category(category)
 
         def decide(at: datetime) -> tuple[Sequence[Aggregate], RequestChanged]:
             account = self._account(customer_id)
             request = SupportRequest.open(
                 account,
-                parsed,
+                parse_category(category),
                 subject,
                 channel,
                 from_version=from_version,
@@ -657,7 +667,8 @@ class Ledger(Application[UUID]):
         """Every event of a request, oldest first, each with the request's
         whole state right after it. Raises ``UnknownRequestError``."""
         events = self._read(lambda: list(self.events.get(request_id)))
-        if not events:
+        # The id of an account or an invoice is no request either.
+        if not events or not isinstance(events[0], SupportRequest.RequestOpened):
             raise UnknownRequestError(request_id)
         positions = self._read(lambda: self.recorder.positions_of(request_id))  # type: ignore[attr-defined]
         return list(views.history(events, positions))
@@ -786,6 +797,18 @@ class Ledger(Application[UUID]):
                 break
             version = event.originator_version
         return version
+
+
+def _package(package: int | None, credits: int | None, amount_usd: Decimal | str | None) -> Package:
+    """A standard package by its credits, or a custom one (credits and USD)."""
+    if package is not None and (credits is not None or amount_usd is not None):
+        raise InvalidInputError("package", "give either a package or credits and amount_usd")
+    if package is not None:
+        return standard_package(package)
+    if credits is not None and amount_usd is not None:
+        return custom_package(credits, amount_usd)
+    field = "credits" if credits is None else "amount_usd"
+    raise InvalidInputError(field, "give a package, or both credits and amount_usd")
 
 
 def _request_changed(request: SupportRequest) -> RequestChanged:

@@ -1,0 +1,181 @@
+"""Rebuild rate of the read models on PostgreSQL, beside the raw rate of
+reading and decoding the same events, in the same run.
+
+Uses ``LEDGER_BENCH_DATABASE_URL`` (a database it may fill) or starts a
+throwaway PostgreSQL with ``tests.pg.provision_postgres``. Writes ~50k
+events through the application's aggregates and ``save`` (many aggregates
+per append: the fast path), then measures:
+
+- raw: ``select_notifications`` in pages + ``mapper.to_domain_event`` over
+  the whole log;
+- rebuild: ``ReadModels.rebuild()`` of every read model.
+
+Results: ``bench/results.json`` keys ``rebuild_events_per_s``,
+``raw_read_events_per_s``, ``rebuild_vs_raw_read``; section "Read-model
+rebuild" of ``bench/results.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
+from ledger.application import Ledger
+from ledger.bootstrap import open_ledger
+from ledger.policy import Category, SupportCalendar, custom_package, standard_package
+from ledger.projections import ReadModels
+from ledger.settings import LedgerSettings
+from ledger.values import Actor, Role
+
+HERE = Path(__file__).parent
+TARGET_EVENTS = int(os.environ.get("LEDGER_BENCH_EVENTS", "50000"))
+ACCOUNTS = 8
+CHARGES_PER_PURCHASE = 15  # 15 x 20 credits out of a 320-credit package
+PAGE = 2000
+TARGET_RATE = 10_000
+
+FINANCE = Actor(Role.FINANCE, "bench")
+HELPDESK = Actor(Role.HELPDESK, "bench")
+SPECIALIST = Actor(Role.SPECIALIST, "bench")
+
+
+@contextmanager
+def database() -> Iterator[str]:
+    url = os.environ.get("LEDGER_BENCH_DATABASE_URL")
+    if url:
+        yield url
+        return
+    from tests.pg import provision_postgres
+
+    with provision_postgres() as url:
+        yield url
+
+
+def write_events(ledger: Ledger, target: int) -> int:
+    """About ``target`` events: purchases (standard and custom packages) and
+    charges, a purchase and its charges saved in one append per account."""
+    calendar = SupportCalendar.parse("24/7")
+    now = datetime.now(UTC)
+    accounts = []
+    for i in range(ACCOUNTS):
+        account = CustomerAccount.open(
+            f"bench-{i}-{time.time_ns()}", f"Bench {i}", actor=HELPDESK, at=now
+        )
+        ledger.save(account)
+        accounts.append(account)
+    written = ACCOUNTS
+    cycle = 0
+    while written < target:
+        account = accounts[cycle % ACCOUNTS]
+        package = standard_package(320) if cycle % 3 else custom_package(350, "400.00")
+        invoice = Invoice.issue(account, package, actor=FINANCE, at=now)
+        invoice.pay(account, f"ref-{cycle}", actor=FINANCE, at=now)
+        pending: list[Any] = [invoice]
+        for _ in range(CHARGES_PER_PURCHASE):
+            request = SupportRequest.open(
+                account, Category.INVESTIGATION, "bench", "helpdesk", actor=HELPDESK, at=now
+            )
+            request.charge(account, calendar, actor=SPECIALIST, at=now)
+            pending.append(request)
+        recordings = ledger.save(*pending, account)
+        written += len(recordings)
+        cycle += 1
+    return written
+
+
+def raw_read(ledger: Ledger) -> tuple[int, float]:
+    started = time.perf_counter()
+    count = 0
+    start = 1
+    while True:
+        notes = ledger.recorder.select_notifications(start, PAGE)
+        for note in notes:
+            ledger.mapper.to_domain_event(note)
+        count += len(notes)
+        if len(notes) < PAGE:
+            break
+        start = notes[-1].id + 1
+    return count, time.perf_counter() - started
+
+
+def save_results(figures: dict[str, Any]) -> None:
+    results_json = HERE / "results.json"
+    results = json.loads(results_json.read_text()) if results_json.exists() else {}
+    results.update(figures)
+    results_json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+    section = (
+        "## Read-model rebuild (PostgreSQL)\n\n"
+        f"Measured {figures['rebuild_measured_at']} on {os.cpu_count()} CPUs, "
+        f"{figures['rebuild_log_events']} events in the log.\n\n"
+        "| measure | events/s |\n|---|---|\n"
+        f"| raw read + decode of the whole log | {figures['raw_read_events_per_s']:,.0f} |\n"
+        f"| `rebuild()` of all read models (log events / s) | "
+        f"{figures['rebuild_events_per_s']:,.0f} |\n\n"
+        f"Ratio rebuild / raw read: **{figures['rebuild_vs_raw_read']:.2f}** "
+        f"(target: rebuild >= {TARGET_RATE:,} events/s: "
+        f"{'met' if figures['rebuild_events_per_s'] >= TARGET_RATE else 'NOT met'}).\n"
+        "A rebuild reads only the events the read models use (topic filter) and "
+        f"commits every {figures['rebuild_batch_size']} of them per read model.\n"
+    )
+    results_md = HERE / "results.md"
+    text = results_md.read_text() if results_md.exists() else "# Benchmark results\n\n"
+    marker = "## Read-model rebuild (PostgreSQL)"
+    if marker in text:
+        before, _, after = text.partition(marker)
+        rest = after.split("\n## ", 1)
+        text = before + section + ("\n## " + rest[1] if len(rest) > 1 else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    results_md.write_text(text)
+
+
+def main() -> None:
+    with database() as url:
+        ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
+        try:
+            started = time.perf_counter()
+            written = write_events(ledger, TARGET_EVENTS)
+            print(f"wrote {written} events in {time.perf_counter() - started:.1f} s")
+            log_events, raw_s = raw_read(ledger)
+            raw_rate = log_events / raw_s
+            print(f"raw read + decode: {log_events} events in {raw_s:.2f} s = {raw_rate:,.0f}/s")
+            read_models = ReadModels(ledger)
+            try:
+                started = time.perf_counter()
+                read = read_models.rebuild()
+                rebuild_s = time.perf_counter() - started
+                differences = read_models.reconcile()
+            finally:
+                read_models.close()
+            rebuild_rate = log_events / rebuild_s
+            print(
+                f"rebuild: {log_events} log events ({read} read) in {rebuild_s:.2f} s "
+                f"= {rebuild_rate:,.0f}/s; ratio to raw read {rebuild_rate / raw_rate:.2f}"
+            )
+            if differences:
+                print("reconcile after rebuild found differences:", *differences[:5], sep="\n")
+            save_results(
+                {
+                    "rebuild_events_per_s": round(rebuild_rate),
+                    "raw_read_events_per_s": round(raw_rate),
+                    "rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3),
+                    "rebuild_log_events": log_events,
+                    "rebuild_events_read": read,
+                    "rebuild_batch_size": read_models.rebuild_batch_size,
+                    "rebuild_measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+        finally:
+            ledger.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Audit commands: ``verify``, ``statement``, ``verify-statement``,
+``replay`` and ``export-audit``. Each reads the event store itself."""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+from uuid import UUID
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ledger.application import Ledger
+from ledger.audit.service import EXPORT_COLUMNS, Audit
+from ledger.bootstrap import open_ledger
+from ledger.cli.app import app, fail, settings_or_exit
+from ledger.cli.progress import event_progress
+from ledger.errors import LedgerError
+
+
+def _open() -> Ledger:
+    return open_ledger(settings_or_exit())
+
+
+def _time(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option}: not an ISO 8601 time: {value!r}")
+    if parsed.tzinfo is None:
+        fail(f"{option}: give a time zone offset, e.g. {value}+00:00")
+    return parsed
+
+
+@app.command("verify")
+def verify_command() -> None:
+    """Recompute the hash chain from the event store and compare it with the
+    recorded chain. Exit 1 at the first break."""
+    ledger = _open()
+    audit = Audit(ledger)
+    total = ledger.position()
+    with event_progress() as progress:
+        task = progress.add_task("verifying", total=total or None)
+        result = audit.verify(progress=lambda done: progress.update(task, completed=done))
+        progress.update(task, completed=total)
+    head = result.head
+    if result.ok:
+        typer.echo(
+            f"OK: {result.checked} events chained, head position {head.position}, "
+            f"count {head.count}, hash {head.hash}"
+            + (f"; {result.unchained} newer events not chained yet" if result.unchained else "")
+        )
+        return
+    assert result.first_break is not None
+    brk = result.first_break
+    typer.echo(f"BROKEN at position {brk.position}: {brk.kind}: {brk.detail}")
+    raise typer.Exit(1)
+
+
+@app.command("statement")
+def statement_command(
+    customer_id: str,
+    since: str | None = typer.Option(None, help="ISO time with offset (inclusive)."),
+    until: str | None = typer.Option(None, help="ISO time with offset (exclusive)."),
+    out: Path = typer.Option(..., help="Where to write the statement (JSON)."),
+) -> None:
+    """Issue a customer statement with the chain head and a digest."""
+    audit = Audit(_open())
+    try:
+        statement = audit.statement(customer_id, _time(since, "--since"), _time(until, "--until"))
+    except LedgerError as e:
+        fail(e.detail)
+    out.write_text(json.dumps(statement.to_json(), indent=2, ensure_ascii=False) + "\n")
+    typer.echo(
+        f"statement of {customer_id}: {len(statement.lines)} movements, closing balance "
+        f"{statement.closing_balance}, digest {statement.digest} -> {out}"
+    )
+
+
+@app.command("verify-statement")
+def verify_statement_command(file: Path) -> None:
+    """Check that the history shown in a saved statement is still the history
+    in the store. Exit 1 when it is not."""
+    try:
+        content = json.loads(file.read_text())
+    except (OSError, ValueError) as e:
+        fail(f"cannot read the statement {file}: {e}")
+    problems = Audit(_open()).check_statement(content)
+    if problems:
+        for problem in problems:
+            typer.echo(f"FAIL: {problem}")
+        raise typer.Exit(1)
+    head = content["chain_head"]
+    typer.echo(
+        f"OK: {len(content['lines'])} movements and the history up to position "
+        f"{head['position']} are unchanged"
+    )
+
+
+@app.command("replay")
+def replay_command(request_id: str) -> None:
+    """A readable timeline of one request, event by event."""
+    try:
+        entries = _open().request_history(UUID(request_id))
+    except ValueError:
+        fail(f"not a request id: {request_id!r}")
+    except LedgerError as e:
+        fail(e.detail)
+    table = Table(title=f"request {request_id}")
+    for column in ("#", "time", "event", "actor", "status", "price", "reason", "balance after"):
+        table.add_column(column)
+    for entry in entries:
+        table.add_row(
+            str(entry.position or ""),
+            entry.at.isoformat(timespec="seconds"),
+            entry.type,
+            entry.actor,
+            entry.state.status,
+            "" if entry.state.price is None else str(entry.state.price),
+            str(entry.data.get("reason") or ""),
+            str(entry.data.get("balance_after", "")),
+        )
+    Console().print(table)
+
+
+@app.command("export-audit")
+def export_audit_command(
+    out: Path = typer.Option(..., help="The CSV file to write."),
+    since: str | None = typer.Option(None, help="ISO time with offset (inclusive)."),
+    until: str | None = typer.Option(None, help="ISO time with offset (exclusive)."),
+) -> None:
+    """Every credit movement as CSV; the last line holds the chain head."""
+    ledger = _open()
+    audit = Audit(ledger)
+    audit.catch_up()
+    head = audit.head()
+    count = 0
+    with out.open("w", newline="") as f, event_progress() as progress:
+        task = progress.add_task("exporting", total=head.position or None)
+        writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
+        writer.writeheader()
+        rows = audit.movements(
+            _time(since, "--since"),
+            _time(until, "--until"),
+            upto=head.position,
+            progress=lambda done: progress.update(task, completed=done),
+        )
+        for row in rows:
+            writer.writerow(row)
+            count += 1
+        progress.update(task, completed=head.position)
+        f.write(f"# chain head: position={head.position} count={head.count} hash={head.hash}\n")
+    typer.echo(f"{count} movements -> {out} (chain head {head.position}, {head.hash})")

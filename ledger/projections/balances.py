@@ -1,0 +1,154 @@
+"""The ``balances`` read model: one row per customer account.
+
+Invariants owned here: each row equals the account aggregate replayed up to
+the row's ``position`` (the last event of that account): the row is changed
+by the aggregate's own event ``apply`` methods, run on a mirror of the row,
+so the balance is always the last event's ``balance_after``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from ledger.aggregates import CustomerAccount
+from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.rows import BalanceRow
+from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur
+from ledger.values import SubscriptionPeriod
+
+TABLE = "rm_balances"
+COLUMNS = (
+    "account_id, customer_id, name, balance, purchased, charged, refunded, adjusted, "
+    "subscriptions, position"
+)
+
+A = CustomerAccount
+
+
+@dataclass
+class _Account:
+    """The attributes of ``CustomerAccount`` that its events' ``apply`` change."""
+
+    customer_id: str
+    name: str
+    balance: int = 0
+    purchased: int = 0
+    charged: int = 0
+    refunded: int = 0
+    adjusted: int = 0
+    subscriptions: list[SubscriptionPeriod] = field(default_factory=list)
+    position: int = 0
+
+
+def _periods_to_text(periods: Sequence[SubscriptionPeriod]) -> str:
+    return json.dumps([[p.valid_from.isoformat(), p.valid_until.isoformat()] for p in periods])
+
+
+def _periods_from_text(text: str) -> list[SubscriptionPeriod]:
+    return [
+        SubscriptionPeriod(date.fromisoformat(a), date.fromisoformat(b))
+        for a, b in json.loads(text)
+    ]
+
+
+class Balances(ReadModel):
+    name = "balances"
+    event_types = (
+        A.Opened,
+        A.CreditsPurchased,
+        A.BalanceAdjusted,
+        A.CreditsCharged,
+        A.CreditsRefunded,
+        A.UpdateSubscriptionRecorded,
+    )
+    tables = (TABLE,)
+
+    def create_statements(self, t: ColumnTypes) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            f"account_id {t.uuid} PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE, "
+            f"name TEXT NOT NULL, balance {t.bigint} NOT NULL, purchased {t.bigint} NOT NULL, "
+            f"charged {t.bigint} NOT NULL, refunded {t.bigint} NOT NULL, "
+            f"adjusted {t.bigint} NOT NULL, subscriptions TEXT NOT NULL, "
+            f"position {t.bigint} NOT NULL)"
+        ]
+
+    def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
+        opened = {e.originator_id for _, e in events if isinstance(e, A.Opened)}
+        accounts = self._load(cur, {e.originator_id for _, e in events} - opened)
+        for position, event in events:
+            if isinstance(event, A.Opened):
+                account = accounts[event.originator_id] = _Account(event.customer_id, event.name)
+            else:
+                account = accounts[event.originator_id]
+                event.apply(account)  # the aggregate's own change of state
+            account.position = position
+        s = self.store
+        cur.many(
+            f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, "
+            "balance = excluded.balance, purchased = excluded.purchased, "
+            "charged = excluded.charged, refunded = excluded.refunded, "
+            "adjusted = excluded.adjusted, subscriptions = excluded.subscriptions, "
+            "position = excluded.position",
+            [
+                (
+                    s.uuid(account_id),
+                    a.customer_id,
+                    a.name,
+                    a.balance,
+                    a.purchased,
+                    a.charged,
+                    a.refunded,
+                    a.adjusted,
+                    _periods_to_text(a.subscriptions),
+                    a.position,
+                )
+                for account_id, a in accounts.items()
+            ],
+        )
+
+    def _load(self, cur: Cur, account_ids: set[UUID]) -> dict[UUID, _Account]:
+        found: dict[UUID, _Account] = {}
+        ids = sorted(account_ids)
+        for i in range(0, len(ids), MAX_IN_LIST):
+            condition, params = self.store.in_list(
+                "account_id", [self.store.uuid(a) for a in ids[i : i + MAX_IN_LIST]]
+            )
+            for row in cur.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE {condition}", params).all():
+                found[_uuid(row[0])] = _Account(
+                    customer_id=str(row[1]),
+                    name=str(row[2]),
+                    balance=int(row[3]),
+                    purchased=int(row[4]),
+                    charged=int(row[5]),
+                    refunded=int(row[6]),
+                    adjusted=int(row[7]),
+                    subscriptions=_periods_from_text(str(row[8])),
+                    position=int(row[9]),
+                )
+        return found
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
+
+
+def balance_row(row: Sequence[Any]) -> BalanceRow:
+    """A row of ``SELECT {COLUMNS}`` as a ``BalanceRow``."""
+    return BalanceRow(
+        customer_id=str(row[1]),
+        name=str(row[2]),
+        balance=int(row[3]),
+        purchased=int(row[4]),
+        charged=int(row[5]),
+        refunded=int(row[6]),
+        adjusted=int(row[7]),
+        subscriptions=tuple(_periods_from_text(str(row[8]))),
+        position=int(row[9]),
+    )

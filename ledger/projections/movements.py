@@ -1,0 +1,139 @@
+"""The ``movements`` read model: the finance audit trail.
+
+Invariants owned here:
+- one row per credit movement (``CreditsPurchased``, ``CreditsCharged``,
+  ``CreditsRefunded``, ``BalanceAdjusted``), keyed by the event's global
+  position, so store order is row order and a row is never written twice;
+- the signed amount and the balance after are copied from the event; the
+  sum of a customer's amounts is the customer's balance, and the last
+  ``balance_after`` equals it too (``ReadModels.reconcile`` checks both);
+- the actor is ``str(Actor)`` (``role:name``), never a token.
+
+Account events carry the account id, not the customer's: the model keeps
+its own ``rm_movement_accounts`` map (filled from ``Opened``), so it can be
+rebuilt alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from ledger.aggregates import CustomerAccount
+from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.rows import MovementRow
+from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
+
+TABLE = "rm_movements"
+ACCOUNTS = "rm_movement_accounts"
+COLUMNS = (
+    "position, customer_id, kind, amount, balance_after, request_id, invoice_id, actor, reason, at"
+)
+
+A = CustomerAccount
+KINDS: dict[type, str] = {
+    A.CreditsPurchased: "purchase",
+    A.CreditsCharged: "charge",
+    A.CreditsRefunded: "refund",
+    A.BalanceAdjusted: "adjustment",
+}
+
+
+class Movements(ReadModel):
+    name = "movements"
+    event_types = (A.Opened, *KINDS)
+    tables = (TABLE, ACCOUNTS)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # Account id -> customer id never changes (uuid5 of the customer id).
+        self._customers: dict[UUID, str] = {}
+
+    def create_statements(self, t: ColumnTypes) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {ACCOUNTS} ("
+            f"account_id {t.uuid} PRIMARY KEY, customer_id TEXT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            f"position {t.bigint} PRIMARY KEY, account_id {t.uuid} NOT NULL, "
+            f"customer_id TEXT NOT NULL, kind TEXT NOT NULL, amount {t.bigint} NOT NULL, "
+            f"balance_after {t.bigint} NOT NULL, request_id {t.uuid}, invoice_id {t.uuid}, "
+            f"actor TEXT NOT NULL, reason TEXT, at {t.time} NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_customer ON {TABLE} (customer_id, position)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_at ON {TABLE} (at, position)",
+        ]
+
+    def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
+        s = self.store
+        opened = [e for _, e in events if isinstance(e, A.Opened)]
+        cur.many(
+            f"INSERT INTO {ACCOUNTS} (account_id, customer_id) VALUES (%s, %s) "
+            "ON CONFLICT (account_id) DO NOTHING",
+            [(s.uuid(e.originator_id), e.customer_id) for e in opened],
+        )
+        for e in opened:
+            self._customers[e.originator_id] = e.customer_id
+        self._load_customers(cur, {e.originator_id for _, e in events})
+        rows = []
+        for position, e in events:
+            kind = KINDS.get(type(e))
+            if kind is None:
+                continue
+            rows.append(
+                (
+                    position,
+                    s.uuid(e.originator_id),
+                    self._customers[e.originator_id],
+                    kind,
+                    e.amount,
+                    e.balance_after,
+                    s.uuid(getattr(e, "request_id", None)),
+                    s.uuid(getattr(e, "invoice_id", None)),
+                    str(e.actor),
+                    getattr(e, "reason", None),
+                    s.time(e.timestamp),
+                )
+            )
+        cur.append(
+            TABLE,
+            (
+                "position",
+                "account_id",
+                "customer_id",
+                "kind",
+                "amount",
+                "balance_after",
+                "request_id",
+                "invoice_id",
+                "actor",
+                "reason",
+                "at",
+            ),
+            rows,
+        )
+
+    def _load_customers(self, cur: Cur, account_ids: set[UUID]) -> None:
+        missing = sorted(a for a in account_ids if a not in self._customers)
+        for i in range(0, len(missing), MAX_IN_LIST):
+            condition, params = self.store.in_list(
+                "account_id", [self.store.uuid(a) for a in missing[i : i + MAX_IN_LIST]]
+            )
+            sql = f"SELECT account_id, customer_id FROM {ACCOUNTS} WHERE {condition}"
+            for account_id, customer_id in cur.run(sql, params).all():
+                self._customers[as_uuid(account_id)] = str(customer_id)
+
+
+def movement_row(row: Sequence[Any]) -> MovementRow:
+    """A row of ``SELECT {COLUMNS}`` as a ``MovementRow``."""
+    return MovementRow(
+        position=int(row[0]),
+        customer_id=str(row[1]),
+        kind=str(row[2]),
+        amount=int(row[3]),
+        balance_after=int(row[4]),
+        request_id=None if row[5] is None else as_uuid(row[5]),
+        invoice_id=None if row[6] is None else as_uuid(row[6]),
+        actor=str(row[7]),
+        reason=None if row[8] is None else str(row[8]),
+        at=as_time(row[9]),
+    )

@@ -1,0 +1,193 @@
+"""The ``requests`` read model: one row per support request, for the helpdesk.
+
+Invariants owned here: each row equals the request aggregate replayed up to
+the row's ``position``: status, price, agreed price, revisions, charged,
+refunded and closing time are changed by the aggregate's own event
+``apply`` methods, run on a mirror of the row; the opening fields are copied
+from ``RequestOpened``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger.aggregates import RequestStatus, SupportRequest
+from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.rows import RequestRow
+from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
+
+TABLE = "rm_requests"
+COLUMNS = (
+    "request_id, customer_id, category, subject, status, price, agreed_price, charged, "
+    "refunded, revisions, from_version, to_version, third_party, opened_at, closed_at, position"
+)
+
+R = SupportRequest
+
+
+@dataclass
+class _Request:
+    """The attributes of ``SupportRequest`` that its events' ``apply`` change,
+    and the opening fields."""
+
+    customer_id: str
+    category: str
+    subject: str
+    status: RequestStatus
+    price: int | None
+    agreed_price: int | None
+    charged: int | None
+    refunded: int
+    revisions: int
+    from_version: str | None
+    to_version: str | None
+    third_party: bool
+    opened_at: datetime
+    closed_at: datetime | None
+    position: int
+
+
+class Requests(ReadModel):
+    name = "requests"
+    event_types = (
+        R.RequestOpened,
+        R.PreQuoteRequested,
+        R.RequestQuoted,
+        R.QuoteAccepted,
+        R.QuoteDeclined,
+        R.PriceRevised,
+        R.AnswerCharged,
+        R.RequestReferred,
+        R.RequestCancelled,
+        R.ChargeDisputed,
+        R.ChargeRefunded,
+        R.DisputeRejected,
+    )
+    tables = (TABLE,)
+
+    def create_statements(self, t: ColumnTypes) -> list[str]:
+        return [
+            f"CREATE TABLE IF NOT EXISTS {TABLE} ("
+            f"request_id {t.uuid} PRIMARY KEY, customer_id TEXT NOT NULL, "
+            "category TEXT NOT NULL, subject TEXT NOT NULL, status TEXT NOT NULL, "
+            f"price {t.bigint}, agreed_price {t.bigint}, charged {t.bigint}, "
+            f"refunded {t.bigint} NOT NULL, revisions {t.bigint} NOT NULL, "
+            f"from_version TEXT, to_version TEXT, third_party {t.boolean} NOT NULL, "
+            f"opened_at {t.time} NOT NULL, closed_at {t.time}, position {t.bigint} NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_customer ON {TABLE} (customer_id)",
+        ]
+
+    def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
+        opened = {e.originator_id for _, e in events if isinstance(e, R.RequestOpened)}
+        requests = self._load(cur, {e.originator_id for _, e in events} - opened)
+        for position, event in events:
+            if isinstance(event, R.RequestOpened):
+                request = requests[event.originator_id] = _opened(event)
+            else:
+                request = requests[event.originator_id]
+                event.apply(request)  # the aggregate's own change of state
+            request.position = position
+        s = self.store
+        cur.many(
+            f"INSERT INTO {TABLE} ({COLUMNS}) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, "
+            "price = excluded.price, agreed_price = excluded.agreed_price, "
+            "charged = excluded.charged, refunded = excluded.refunded, "
+            "revisions = excluded.revisions, closed_at = excluded.closed_at, "
+            "position = excluded.position",
+            [
+                (
+                    s.uuid(request_id),
+                    r.customer_id,
+                    r.category,
+                    r.subject,
+                    r.status.value,
+                    r.price,
+                    r.agreed_price,
+                    r.charged,
+                    r.refunded,
+                    r.revisions,
+                    r.from_version,
+                    r.to_version,
+                    s.boolean(r.third_party),
+                    s.time(r.opened_at),
+                    s.time(r.closed_at),
+                    r.position,
+                )
+                for request_id, r in requests.items()
+            ],
+        )
+
+    def _load(self, cur: Cur, request_ids: set[UUID]) -> dict[UUID, _Request]:
+        found: dict[UUID, _Request] = {}
+        ids = sorted(request_ids)
+        for i in range(0, len(ids), MAX_IN_LIST):
+            condition, params = self.store.in_list(
+                "request_id", [self.store.uuid(r) for r in ids[i : i + MAX_IN_LIST]]
+            )
+            for row in cur.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE {condition}", params).all():
+                found[as_uuid(row[0])] = _Request(
+                    customer_id=str(row[1]),
+                    category=str(row[2]),
+                    subject=str(row[3]),
+                    status=RequestStatus(row[4]),  # the enum member: ``apply`` uses ``is``
+                    price=row[5],
+                    agreed_price=row[6],
+                    charged=row[7],
+                    refunded=int(row[8]),
+                    revisions=int(row[9]),
+                    from_version=row[10],
+                    to_version=row[11],
+                    third_party=bool(row[12]),
+                    opened_at=as_time(row[13]),
+                    closed_at=None if row[14] is None else as_time(row[14]),
+                    position=int(row[15]),
+                )
+        return found
+
+
+def _opened(event: Any) -> _Request:
+    return _Request(
+        customer_id=event.customer_id,
+        category=str(getattr(event.category, "value", event.category)),
+        subject=event.subject,
+        status=RequestStatus.OPEN,
+        price=event.price,
+        agreed_price=None,
+        charged=None,
+        refunded=0,
+        revisions=0,
+        from_version=event.from_version,
+        to_version=event.to_version,
+        third_party=bool(event.third_party),
+        opened_at=event.timestamp,
+        closed_at=None,
+        position=0,
+    )
+
+
+def request_row(row: Sequence[Any]) -> RequestRow:
+    """A row of ``SELECT {COLUMNS}`` as a ``RequestRow``."""
+    return RequestRow(
+        request_id=as_uuid(row[0]),
+        customer_id=str(row[1]),
+        category=str(row[2]),
+        subject=str(row[3]),
+        status=str(row[4]),
+        price=None if row[5] is None else int(row[5]),
+        agreed_price=None if row[6] is None else int(row[6]),
+        charged=None if row[7] is None else int(row[7]),
+        refunded=int(row[8]),
+        revisions=int(row[9]),
+        from_version=row[10],
+        to_version=row[11],
+        third_party=bool(row[12]),
+        opened_at=as_time(row[13]),
+        closed_at=None if row[14] is None else as_time(row[14]),
+        position=int(row[15]),
+    )

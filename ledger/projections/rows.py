@@ -1,0 +1,89 @@
+"""The rows the read models answer with: plain frozen values, never a live
+object, and the error a read raises when a read model is behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from ledger.errors import StoreUnavailableError
+from ledger.values import SubscriptionPeriod
+
+
+class ReadModelBehindError(StoreUnavailableError):
+    """A read model has not processed ``position`` within the wait."""
+
+    title = "Read model behind"
+    read_model: str
+    position: int
+    processed: int
+
+    def __init__(self, read_model: str, position: int, processed: int) -> None:
+        super().__init__(
+            f"the {read_model} read model has processed events up to {processed}, "
+            f"not yet up to {position}",
+            read_model=read_model,
+            position=position,
+            processed=processed,
+        )
+
+
+@dataclass(frozen=True)
+class BalanceRow:
+    customer_id: str
+    name: str
+    balance: int
+    purchased: int
+    charged: int
+    refunded: int
+    adjusted: int
+    subscriptions: tuple[SubscriptionPeriod, ...]
+    position: int
+
+
+@dataclass(frozen=True)
+class MovementRow:
+    position: int
+    customer_id: str
+    kind: str
+    amount: int
+    balance_after: int
+    request_id: UUID | None
+    invoice_id: UUID | None
+    actor: str
+    reason: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    request_id: UUID
+    customer_id: str
+    category: str
+    subject: str
+    status: str
+    price: int | None
+    agreed_price: int | None
+    charged: int | None
+    refunded: int
+    revisions: int
+    from_version: str | None
+    to_version: str | None
+    third_party: bool
+    opened_at: datetime
+    closed_at: datetime | None
+    position: int
+
+
+@dataclass(frozen=True)
+class SummaryRow:
+    credits_sold: int
+    usd_received: Decimal
+    credits_charged: int
+    credits_refunded: int
+    credits_adjusted: int
+    credits_outstanding: int
+    liability_usd: Decimal
+    position: int

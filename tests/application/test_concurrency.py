@@ -1,0 +1,266 @@
+"""Concurrent writers on SQLite and PostgreSQL (POLICY.md: the balance is
+never negative; the charge is one atomic append). Threads of this process
+and a second process race to spend one balance; two writers that loaded the
+same request race to charge it, and exactly one wins."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from ledger.aggregates import CustomerAccount, SupportRequest, account_id_for
+from ledger.application import Charged, Ledger
+from ledger.errors import (
+    AlreadyChargedError,
+    ConcurrencyConflictError,
+    InsufficientCreditsError,
+    InvoiceAlreadyPaidError,
+)
+from tests.application.conftest import LedgerFactory
+from tests.support.domain import FINANCE, SPECIALIST
+from tests.support.ledger import account_events, funded_customer, movement_sum, open_request
+
+BALANCE = 100
+PRICE = 20  # an installation
+REQUESTS = 12
+AFFORDABLE = BALANCE // PRICE  # 5
+THREADS = 3
+TIMEOUT_S = 60
+
+# A second process: its own interpreter, its own Ledger on the same database.
+SECOND_PROCESS = """
+import json, sys
+from uuid import UUID
+from ledger.bootstrap import open_ledger
+from ledger.errors import ConcurrencyConflictError, InsufficientCreditsError
+from ledger.settings import LedgerSettings
+from ledger.values import Actor, Role
+
+url, request_ids = sys.argv[1], [UUID(i) for i in json.loads(sys.argv[2])]
+ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
+ledger.position()  # connected before the start signal
+print("ready", flush=True)
+sys.stdin.readline()
+outcomes = {}
+for request_id in request_ids:
+    try:
+        ledger.charge(request_id, actor=Actor(Role.SPECIALIST, "second-process"))
+        outcomes[str(request_id)] = "charged"
+    except InsufficientCreditsError:
+        outcomes[str(request_id)] = "insufficient"
+    except ConcurrencyConflictError:
+        outcomes[str(request_id)] = "conflict"
+    except Exception as error:  # reported to the test, which fails on it
+        outcomes[str(request_id)] = f"{type(error).__name__}: {error}"
+ledger.close()
+print(json.dumps(outcomes), flush=True)
+"""
+
+
+def _charge_each(ledger: Ledger, request_ids: list[UUID], outcomes: dict[UUID, str]) -> None:
+    for request_id in request_ids:
+        try:
+            ledger.charge(request_id, actor=SPECIALIST)
+            outcomes[request_id] = "charged"
+        except InsufficientCreditsError as error:
+            assert (error.balance, error.price) == (0, PRICE)
+            outcomes[request_id] = "insufficient"
+        except ConcurrencyConflictError:
+            outcomes[request_id] = "conflict"
+        except Exception as error:  # reported to the test, which fails on it
+            outcomes[request_id] = f"{type(error).__name__}: {error}"
+
+
+def _collide(monkeypatch: pytest.MonkeyPatch, writers: list[Ledger], hold: int) -> list[int]:
+    """Hold the first ``hold`` appends of ``writers`` until all of them have
+    decided, so that they collide; answer the list of refused appends
+    (another writer came first), which grows as the race goes on."""
+    conflicts: list[int] = []
+    start_together = threading.Barrier(hold, timeout=TIMEOUT_S)
+    lock = threading.Lock()
+    calls: list[int] = []
+    for writer in writers:
+        real_save = writer.save
+
+        def save(*aggregates: Any, _real: Any = real_save, **kwargs: Any) -> Any:
+            with lock:
+                calls.append(1)
+                held = len(calls) <= hold
+            if held:
+                start_together.wait()
+            try:
+                return _real(*aggregates, **kwargs)
+            except IntegrityError:
+                conflicts.append(1)
+                raise
+
+        monkeypatch.setattr(writer, "save", save)
+    return conflicts
+
+
+def test_racing_writers_charge_exactly_the_affordable_requests(
+    make_ledger: LedgerFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = make_ledger()
+    customer_id = funded_customer(ledger, BALANCE)
+    request_ids = [open_request(ledger, customer_id, "installation") for _ in range(REQUESTS)]
+    workers = THREADS + 1
+    shares = [request_ids[i::workers] for i in range(workers)]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SECOND_PROCESS,
+            database_url,
+            json.dumps([str(i) for i in shares[-1]]),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parents[2],
+    )
+    try:
+        assert process.stdout is not None and process.stdin is not None
+        assert process.stdout.readline().strip() == "ready"
+        conflicts = _collide(monkeypatch, [ledger], hold=THREADS)
+        outcomes: dict[UUID, str] = {}
+        threads = [
+            threading.Thread(target=_charge_each, args=(ledger, share, outcomes))
+            for share in shares[:THREADS]
+        ]
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=TIMEOUT_S)
+        remote, _ = process.communicate(timeout=TIMEOUT_S)
+    finally:
+        process.kill()
+    assert process.returncode == 0
+    outcomes.update({UUID(k): v for k, v in json.loads(remote).items()})
+
+    # Every request has an outcome; exactly the affordable ones were charged;
+    # the retries resolved every collision (none gave up).
+    assert set(outcomes) == set(request_ids)
+    assert Counter(outcomes.values()) == {
+        "charged": AFFORDABLE,
+        "insufficient": REQUESTS - AFFORDABLE,
+    }
+    assert len(conflicts) >= THREADS - 1, "the writers of this process did not collide"
+    charged = {rid for rid, outcome in outcomes.items() if outcome == "charged"}
+    for request_id in request_ids:
+        view = ledger.get_request(request_id)
+        assert (view.status == "charged") is (request_id in charged)
+
+    # The balance never went below zero, and every movement follows the last.
+    events = account_events(ledger, customer_id)
+    debits = [e for e in events if isinstance(e, CustomerAccount.CreditsCharged)]
+    assert {e.request_id for e in debits} == charged
+    balance = 0
+    for event in events[1:]:
+        balance += event.amount
+        assert event.balance_after == balance >= 0
+    account = ledger.get_account(customer_id)
+    assert account.balance == BALANCE - AFFORDABLE * PRICE == 0
+    assert account.balance == movement_sum(ledger, customer_id)
+    assert (
+        account.balance == account.purchased + account.adjusted - account.charged + account.refunded
+    )
+
+
+def test_two_writers_load_the_same_request_and_only_one_charge_lands(
+    make_ledger: LedgerFactory,
+) -> None:
+    first, second = make_ledger(), make_ledger()
+    customer_id = funded_customer(first, BALANCE)
+    request_id = open_request(first, customer_id, "installation")
+    account_id = account_id_for(customer_id)
+    loaded = [
+        (writer, writer.repository.get(request_id), writer.repository.get(account_id))
+        for writer in (first, second)
+    ]
+    for writer, request, account in loaded:
+        request.charge(account, writer.calendar, actor=SPECIALIST, at=writer.clock())
+
+    (_, request, account), (_, late_request, late_account) = loaded
+    first.save(request, account)
+    with pytest.raises(IntegrityError):
+        second.save(late_request, late_account)
+
+    answers = [
+        e for e in second.events.get(request_id) if isinstance(e, SupportRequest.AnswerCharged)
+    ]
+    assert len(answers) == 1
+    assert second.get_account(customer_id).balance == BALANCE - PRICE
+    assert movement_sum(second, customer_id) == BALANCE - PRICE
+
+
+def test_two_ledgers_charging_one_request_at_once_charge_it_once(
+    make_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_ledger(), make_ledger()
+    customer_id = funded_customer(first, BALANCE)
+    request_id = open_request(first, customer_id, "installation")
+    conflicts = _collide(monkeypatch, [first, second], hold=2)  # both decide, then append
+    results: list[Any] = []
+
+    def charge(writer: Ledger) -> None:
+        try:
+            results.append(writer.charge(request_id, actor=SPECIALIST))
+        except AlreadyChargedError as error:
+            results.append(error)
+
+    threads = [threading.Thread(target=charge, args=(w,)) for w in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=TIMEOUT_S)
+
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyChargedError", "Charged"]
+    assert len(conflicts) == 1  # the loser's append was refused, then it decided again
+    [charged] = [r for r in results if isinstance(r, Charged)]
+    assert (charged.charged, charged.balance) == (PRICE, BALANCE - PRICE)
+    assert first.get_account(customer_id).balance == BALANCE - PRICE
+    assert movement_sum(first, customer_id) == BALANCE - PRICE
+
+
+def test_two_ledgers_paying_one_invoice_at_once_add_its_credits_once(
+    make_ledger: LedgerFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = make_ledger(), make_ledger()
+    customer_id = funded_customer(first)
+    invoice_id = first.issue_invoice(customer_id, package=160, actor=FINANCE).invoice_id
+    conflicts = _collide(monkeypatch, [first, second], hold=2)
+    results: list[Any] = []
+
+    def pay(writer: Ledger, reference: str) -> None:
+        try:
+            results.append(writer.pay_invoice(invoice_id, reference, actor=FINANCE))
+        except InvoiceAlreadyPaidError as error:
+            results.append(error)
+
+    threads = [
+        threading.Thread(target=pay, args=(writer, f"bank-{n}"))
+        for n, writer in enumerate((first, second))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=TIMEOUT_S)
+
+    assert sorted(type(r).__name__ for r in results) == [
+        "InvoiceAlreadyPaidError",
+        "InvoiceSettled",
+    ]
+    assert len(conflicts) == 1
+    assert first.get_account(customer_id).balance == 160 == movement_sum(first, customer_id)
