@@ -31,6 +31,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
+from ledger.audit.service import Audit
 from ledger.errors import StoreUnavailableError, UnknownAccountError
 from ledger.projections import balances, fifo, movements, requests, summary
 from ledger.projections.base import (
@@ -79,6 +80,7 @@ class ReadModels:
         self.batch_size = batch_size
         self.rebuild_batch_size = rebuild_batch_size
         self.store: Store = store_for(ledger)
+        self.audit = Audit(ledger)
         self.models = [cls(self.store) for cls in MODEL_CLASSES]
         self.names: tuple[str, ...] = tuple(m.name for m in self.models)
         self._progress = threading.Condition()
@@ -128,7 +130,13 @@ class ReadModels:
             self.models,
             batch_size=batch_size or self.batch_size,
             on_batch=batch_done,
+            followers=[self._chain_step],
         )
+
+    def _chain_step(self) -> int:
+        """One batch of the audit chain (``ledger.audit``), which the same
+        worker keeps up to date."""
+        return self.audit.chain.catch_up(max_batches=1)
 
     # --- running ----------------------------------------------------------------
 
@@ -236,7 +244,8 @@ class ReadModels:
                     (processed,),
                 ).one()
                 lags[name] = int(row[0]) if row else 0
-            return lags
+        lags["chain"] = self.audit.lag()
+        return lags
 
     def positions(self) -> dict[str, int]:
         with self.store.reading() as cur:

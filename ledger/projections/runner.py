@@ -51,8 +51,12 @@ class Worker:
         *,
         batch_size: int,
         on_batch: Callable[[int, int], None] | None = None,
+        followers: Sequence[Callable[[], int]] = (),
     ) -> None:
         self.ledger = ledger
+        # Other exactly-once consumers of the store (the audit chain) that
+        # keep their own position: one bounded step each per loop.
+        self.followers = list(followers)
         self.store = store
         self.models = list(models)
         self.batch_size = batch_size
@@ -165,6 +169,7 @@ class Worker:
                         held = self.acquire()
                         next_lock_try = time.monotonic() + LOCK_RETRY_S
                     read = self.step(held) if held else 0
+                    read += sum(follow() for follow in self.followers)
                     backoff = 0.0
                     self.last_error = None
                     if read == 0:

@@ -3,6 +3,7 @@ rewrite of stored history found at its first position with its kind."""
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 from collections.abc import Callable
 from uuid import uuid4
@@ -14,6 +15,7 @@ from eventsourcing.persistence import PersistenceError, StoredEvent
 from ledger.audit.chain import GENESIS, event_digest, next_link
 from ledger.audit.service import Audit
 from ledger.bootstrap import open_ledger
+from ledger.projections import ReadModels
 from ledger.settings import LedgerSettings
 from tests.audit.conftest import Story, tell_story
 
@@ -180,3 +182,20 @@ def test_verifying_100k_events_stays_within_a_fixed_memory_bound(database_url: s
     assert result.ok and result.checked == 100_000
     assert peak < 16 * 1024 * 1024, f"verification peaked at {peak / 2**20:.1f} MiB"
     ledger.close()
+
+
+def test_the_read_model_worker_keeps_the_chain_up_to_date(story: Story) -> None:
+    read_models = ReadModels(story.ledger)
+    read_models.start()
+    try:
+        tell_story(story.ledger, f"cust-{uuid4().hex[:8]}")
+        target = story.ledger.position()
+        deadline = time.monotonic() + 10
+        while story.audit.head().position < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        read_models.close()
+
+    assert story.audit.head().position == target
+    assert read_models.lag()["chain"] == 0
+    assert story.audit.verify().ok
