@@ -6,7 +6,9 @@ Invariants owned here:
 - a price is revised only before the charge, with a reason, and each
   revision is kept (old price, new price, reason, who, when);
 - a raised price on an agreed request (accepted quote, complex modification)
-  needs the client's acceptance again before the charge;
+  needs the client's acceptance again before the charge; so does a free fix
+  (security, compatibility) that turns out to need paid work, because the
+  policy says the client is told before any charge;
 - refunds happen only while a dispute is open and never exceed, in total,
   what was charged.
 
@@ -39,6 +41,7 @@ from ledger.errors import (
 )
 from ledger.policy import (
     COMPLEX_MODIFICATION_MINIMUM,
+    FREE_CATEGORIES,
     SUBSCRIPTION_CATEGORIES,
     Category,
     SupportCalendar,
@@ -321,7 +324,12 @@ class SupportRequest(Aggregate):
         reason = required_text("reason", reason)
         if new_price == self.price:
             raise InvalidInputError("price", f"the price is already {new_price} credits")
-        needs_acceptance = self.agreed_price is not None and new_price > self.agreed_price
+        # The client agreed to a price (accepted quote, complex modification),
+        # or was promised a free fix: a higher price waits for their consent.
+        agreed = self.agreed_price
+        if agreed is None and self.category in FREE_CATEGORIES:
+            agreed = 0
+        needs_acceptance = agreed is not None and new_price > agreed
         self.trigger_event(
             self.PriceRevised,
             old_price=self.price,

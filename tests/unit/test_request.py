@@ -199,10 +199,22 @@ def test_free_request_is_charged_zero_and_still_appears_in_the_audit_trail(
     then_charged(request, account, price=0, balance_after=0)
 
 
-def test_free_request_revised_for_third_party_code_is_charged_the_revised_price() -> None:
+def test_free_request_revised_for_third_party_code_waits_for_the_client_to_accept() -> None:
     account = given_account(balance=50)
     request = given_request(account, Category.SECURITY_FIX, third_party=True)
     request.revise_price(20, "Caused by a third-party add-on", actor=SPECIALIST, at=EARLIER)
+    given(request)
+
+    assert request.status is RequestStatus.AWAITING_ACCEPTANCE
+    with pytest.raises(QuoteAwaitingAcceptanceError):
+        charge(request, account)
+
+
+def test_free_request_revised_for_third_party_code_is_charged_once_accepted() -> None:
+    account = given_account(balance=50)
+    request = given_request(account, Category.SECURITY_FIX, third_party=True)
+    request.revise_price(20, "Caused by a third-party add-on", actor=SPECIALIST, at=EARLIER)
+    request.accept_quote(actor=HELPDESK, at=EARLIER)
     given(request)
 
     charge(request, account)
