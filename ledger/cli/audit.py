@@ -125,7 +125,10 @@ def replay_command(request_id: str) -> None:
             str(entry.data.get("reason") or ""),
             str(entry.data.get("balance_after", "")),
         )
-    Console().print(table)
+    console = Console()
+    if not console.is_terminal:  # a file or a pipe: do not wrap at 80 columns
+        console = Console(width=240)
+    console.print(table)
 
 
 @app.command("export-audit")
