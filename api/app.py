@@ -1,4 +1,15 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: ``create_app``.
+
+Invariants owned here:
+- nothing is built at import time: settings and API keys are read (and a
+  bad value refused, naming the variable) when the app is created; the
+  ledger and its read models are built in ``lifespan`` and handed to the
+  handlers through ``Depends``;
+- the read models' projection runner runs in this process when
+  ``in_process_projections`` is set, and is stopped on shutdown;
+- every route lives in one resource's router; errors go through
+  ``api.problems`` and every request through ``api.middleware``.
+"""
 
 from __future__ import annotations
 
@@ -7,26 +18,75 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import problems
+from api.auth import KeyRing
+from api.deps import get_settings
+from api.metrics import Metrics
+from api.middleware import RequestMiddleware
+from api.routers import accounts, audit, invoices, operations, reports, requests
+from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
-from ledger.settings import LedgerSettings, load_settings
+from ledger.projections import ReadModels
+from ledger.settings import LedgerSettings
+
+DESCRIPTION = """
+The support-credit ledger's HTTP contract, version 1.
+
+**Authentication:** `Authorization: Bearer <token>`; the token's key (role and
+name, from `LEDGER_API_KEYS`) is the actor recorded on events.
+
+**Errors** are `application/problem+json` (RFC 9457): `type`, `title`,
+`status`, `detail` and the rule's own fields (`balance` and `price` for 402,
+`next_opening` outside working hours, `field` for 422).
+
+**Idempotency:** every `POST` accepts `Idempotency-Key`, scoped per API key.
+A retry with the same key and the same command returns the first answer
+(status and body, with its `position`) and writes nothing; the same key with
+another command or body is 422. A *refused* command stores nothing, so a
+retry of a refusal is evaluated again (and may then succeed).
+
+**Consistency:** every write answers with `position`; every `GET` accepts
+`?after=<position>` and, when it is served by a read model, waits (bounded)
+until that model has processed it, else 503.
+"""
 
 
-def create_app(settings: LedgerSettings | None = None) -> FastAPI:
-    settings = settings or load_settings()
+def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
+    """The API. ``settings`` default to the environment; a given ``ledger`` is
+    used as is (and left open on shutdown: its owner closes it)."""
+    if settings is None:
+        settings = get_settings()
+    # LEDGER_API_KEYS was validated with the settings; unset means no one gets in.
+    keyring = KeyRing(settings.api_key_entries)
+    chosen = settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ledger = open_ledger(settings)
-        app.state.ledger = ledger
+        own = ledger is None
+        app.state.ledger = the_ledger = ledger or open_ledger(chosen)
+        app.state.read_models = read_models = ReadModels(the_ledger)
+        app.state.keyring = keyring
+        if chosen.in_process_projections:
+            read_models.start()
         try:
             yield
         finally:
-            ledger.close()
+            if chosen.in_process_projections:
+                read_models.stop()
+            read_models.close()
+            if own:
+                the_ledger.close()
 
-    app = FastAPI(title="Support-credit ledger", version="1", lifespan=lifespan)
-
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app = FastAPI(
+        title="Support-credit ledger",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.metrics = metrics = Metrics()
+    app.dependency_overrides[get_settings] = lambda: chosen
+    problems.install(app)
+    for module in (accounts, invoices, requests, audit, reports, operations):
+        app.include_router(module.router)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

@@ -4,6 +4,9 @@ start-up. An invalid value stops start-up with one line naming the variable.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -13,6 +16,7 @@ from pydantic import ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.policy import SupportCalendar
+from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
@@ -32,6 +36,20 @@ class LedgerSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     snapshot_interval: int = 50
+    #: Run the read models' projection runner inside the API process.
+    in_process_projections: bool = True
+    #: How long a read served by a read model waits for ``?after=``, in seconds.
+    read_timeout_s: float = 5.0
+    #: The largest request body the API accepts, in bytes (larger: 413).
+    max_body_bytes: int = 64 * 1024
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_api_keys(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        parse_api_keys(value)
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -65,13 +83,85 @@ class LedgerSettings(BaseSettings):
             raise ValueError("the snapshot interval is a positive number of events")
         return value
 
+    @field_validator("read_timeout_s")
+    @classmethod
+    def _check_read_timeout(cls, value: float) -> float:
+        if not 0 < value <= 60:
+            raise ValueError("the read timeout is between 0 and 60 seconds")
+        return value
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _check_max_body_bytes(cls, value: int) -> int:
+        if not 1024 <= value <= 16 * 1024 * 1024:
+            raise ValueError("the body limit is between 1024 bytes and 16 MiB")
+        return value
+
     @cached_property
     def calendar(self) -> SupportCalendar:
         return SupportCalendar.parse(self.support_hours, self.holidays)
 
     @property
+    def api_key_entries(self) -> tuple[ApiKeyEntry, ...]:
+        """The parsed ``LEDGER_API_KEYS`` (empty when unset)."""
+        return parse_api_keys(self.api_keys) if self.api_keys else ()
+
+    @property
     def backend(self) -> Literal["sqlite", "postgres"]:
         return "sqlite" if self.database_url.startswith("sqlite:") else "postgres"
+
+
+# RFC 6750 b64token characters: no whitespace, no comma (the separator), no colon.
+_TOKEN = re.compile(r"[A-Za-z0-9._~+/=-]{8,256}")
+_KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class ApiKeyEntry:
+    """One ``LEDGER_API_KEYS`` entry; ``name`` is the actor recorded, never the token."""
+
+    role: Role
+    name: str
+    token: str = field(repr=False)
+
+
+def parse_api_keys(text: str) -> tuple[ApiKeyEntry, ...]:
+    """``role:token`` or ``role:name:token`` entries, comma-separated.
+
+    A key without a name is called after its role and its index among that
+    role's keys (``finance-1``). Raises ``ValueError`` with a message that
+    names the entry by its index, never its token.
+    """
+    entries = [e.strip() for e in text.split(",") if e.strip()]
+    if not entries:
+        raise ValueError("no keys; expected role:token or role:name:token, comma-separated")
+    counts: Counter[Role] = Counter()
+    keys: list[ApiKeyEntry] = []
+    for index, entry in enumerate(entries, start=1):
+        parts = [p.strip() for p in entry.split(":")]
+        if len(parts) not in (2, 3):
+            raise ValueError(f"entry {index} is not role:token or role:name:token")
+        try:
+            role = Role(parts[0].lower())
+        except ValueError:
+            roles = ", ".join(r.value for r in Role)
+            raise ValueError(f"entry {index} has an unknown role; one of {roles}") from None
+        counts[role] += 1
+        name = parts[1] if len(parts) == 3 else f"{role.value}-{counts[role]}"
+        if not _KEY_NAME.fullmatch(name):
+            raise ValueError(f"entry {index} has an invalid key name (letters, digits, . _ -)")
+        if not _TOKEN.fullmatch(parts[-1]):
+            raise ValueError(
+                f"entry {index} has an invalid token (8 to 256 of A-Z a-z 0-9 . _ ~ + / = -)"
+            )
+        keys.append(ApiKeyEntry(role, name, parts[-1]))
+    if len({k.token for k in keys}) != len(keys):
+        raise ValueError("the same token appears in two entries")
+    names = Counter(k.name for k in keys)
+    repeated = sorted(n for n, c in names.items() if c > 1)
+    if repeated:
+        raise ValueError(f"key name {repeated[0]!r} appears in two entries")
+    return tuple(keys)
 
 
 def load_settings() -> LedgerSettings:

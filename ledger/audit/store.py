@@ -24,6 +24,11 @@ from ledger.persistence.sql import SqlStore
 TABLE = "ledger_chain"
 PAGE = 2000
 _CHAIN_LOCK_KEY = 0x4348414E  # "CHAN"
+MAX_CONFLICTS = 5
+
+
+class _HeadMoved(Exception):
+    """The head changed between reading the events and writing their links."""
 
 
 class ChainStore:
@@ -103,12 +108,16 @@ class ChainStore:
 
     def catch_up(self, batch: int = PAGE, max_batches: int | None = None) -> int:
         """Chain the events stored after the head; returns how many."""
-        done, batches = 0, 0
+        done, batches, conflicts = 0, 0, 0
         while max_batches is None or batches < max_batches:
             try:
                 added = self._append_batch(batch)
-            except IntegrityError:
-                continue  # another projector appended the same positions first
+            except (IntegrityError, _HeadMoved):
+                # Another projector appended first: start again from its head.
+                conflicts += 1
+                if conflicts >= MAX_CONFLICTS:
+                    break
+                continue
             done += added
             batches += 1
             if added < batch:
@@ -116,29 +125,34 @@ class ChainStore:
         return done
 
     def _append_batch(self, batch: int) -> int:
+        # Read first, then write: the write transaction holds the store's
+        # writer (on SQLite the only one), so it must not wait for a reader.
+        head = self.head()
+        notifications = self.recorder.select_notifications(
+            start=head.position, limit=batch, inclusive_of_start=False
+        )
+        rows = [
+            (
+                e.position,
+                self.db.uuid(e.originator_id),
+                e.originator_version,
+                e.event_digest,
+                e.link,
+                e.count,
+            )
+            for e in extend(head, notifications)
+        ]
+        if not rows:
+            return 0
         with self.db.transaction(commit=True) as cursor:
             if self.db.postgres:
                 cursor.execute(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY})")
-            head = head_of(self._last(cursor))
-            notifications = self.recorder.select_notifications(
-                start=head.position, limit=batch, inclusive_of_start=False
+            if head_of(self._last(cursor)) != head:
+                raise _HeadMoved
+            cursor.executemany(
+                self.db.sql(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s)"), rows
             )
-            rows = [
-                (
-                    e.position,
-                    self.db.uuid(e.originator_id),
-                    e.originator_version,
-                    e.event_digest,
-                    e.link,
-                    e.count,
-                )
-                for e in extend(head, notifications)
-            ]
-            if rows:
-                cursor.executemany(
-                    self.db.sql(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s)"), rows
-                )
-            return len(rows)
+        return len(rows)
 
     def _last(self, cursor: Any) -> ChainEntry | None:
         cursor.execute(f"SELECT * FROM {TABLE} ORDER BY position DESC LIMIT 1")

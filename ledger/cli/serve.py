@@ -1,24 +1,84 @@
-"""``ledger serve``: the HTTP API on uvicorn."""
+"""``ledger serve``: the HTTP API on uvicorn (factory mode: ``api.app:create_app``).
+
+Invariants owned here:
+- the configuration is checked before uvicorn starts: an invalid value stops
+  start-up with one line naming the variable (exit 2);
+- without ``LEDGER_API_KEYS`` the API does not start, except in ``--embedded``
+  mode, which generates a random token per role (never a fixed default),
+  hands them to the worker(s) through the environment and prints them once
+  with a ready-to-paste ``curl`` line.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
+import secrets
+from typing import Any
+
 import typer
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
-from ledger.cli.app import app, settings_or_exit
+from ledger.cli.app import app, fail, settings_or_exit
+from ledger.values import Role
+
+
+def log_config() -> dict[str, Any]:
+    """uvicorn's logging plus the API's own loggers (one JSON line per request)."""
+    config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(message)s"}
+    config["handlers"]["api"] = {
+        "formatter": "plain",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stdout",
+    }
+    config["loggers"]["api"] = {"handlers": ["api"], "level": "INFO", "propagate": False}
+    config["loggers"]["ledger"] = {"handlers": ["api"], "level": "INFO", "propagate": False}
+    return config
+
+
+VARIABLE = "LEDGER_API_KEYS"
+
+
+def _embedded_keys(host: str, port: int) -> None:
+    tokens = {role: secrets.token_urlsafe(24) for role in Role}
+    os.environ[VARIABLE] = ",".join(f"{role.value}:{token}" for role, token in tokens.items())
+    typer.echo(f"{VARIABLE} was unset: generated a token per role for this run:")
+    for role, token in tokens.items():
+        typer.echo(f"  {role.value:<10} {token}")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(
+        f"Try: curl -H 'Authorization: Bearer {tokens[Role.HELPDESK]}' "
+        f"http://{shown}:{port}/v1/support-hours"
+    )
 
 
 @app.command()
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (LEDGER_HOST)."),
-    port: int | None = typer.Option(None, help="Port (LEDGER_PORT)."),
+    port: int | None = typer.Option(None, min=1, max=65535, help="Port (LEDGER_PORT)."),
+    workers: int = typer.Option(1, min=1, max=64, help="Worker processes."),
     embedded: bool = typer.Option(
-        False, help="Embedded mode for a first run: SQLite default, generated tokens."
+        False, help="Embedded mode for a first run: generates a token per role if keys are unset."
     ),
 ) -> None:
     """Serve the HTTP API."""
     settings = settings_or_exit()
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.database_url})")
-    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, log_level="info")
+    if not settings.api_keys:
+        if not embedded:
+            fail(f"invalid configuration: {VARIABLE} is not set (role:token,...); see README")
+        _embedded_keys(host, port)
+    typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.backend})")
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=log_config(),
+        access_log=False,
+        log_level="info",
+    )

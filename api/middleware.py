@@ -1,0 +1,155 @@
+"""The one ASGI middleware around every request.
+
+Invariants owned here:
+- a body larger than ``max_body_bytes`` is refused with 413 before any
+  parsing (by ``Content-Length``, and by counting when it is streamed);
+- every response carries ``X-Request-ID`` (a sane incoming one is kept);
+- one JSON log line per request: method, route template, status,
+  duration_ms, request_id and the actor's key name, never a token;
+- requests are counted for ``/metrics``;
+- an unexpected exception is logged and answered as a problem+json 500
+  (the last resort; the tests assert it never happens).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.metrics import Metrics
+from api.problems import PROBLEM_JSON, problem_bytes
+
+logger = logging.getLogger("api.access")
+error_logger = logging.getLogger("api")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_READ_CHUNK_LIMIT = 10_000  # bound on the body's receive loop
+
+
+class BodyTooLargeError(Exception):
+    pass
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            body_receive = await self._bounded_body(scope, receive)
+            if body_receive is None:
+                await _send_problem(send_with_id, 413, self._too_large(), request_id)
+            else:
+                await self.app(scope, body_receive, send_with_id)
+        except Exception:
+            error_logger.exception("unexpected error, request_id=%s", request_id)
+            if not response_started:
+                await _send_problem(send_with_id, 500, "an unexpected error occurred", request_id)
+        finally:
+            self._record(scope, status, started, request_id)
+
+    def _too_large(self) -> str:
+        return f"the request body is larger than {self.max_body_bytes} bytes"
+
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
+        """A ``receive`` replaying the whole body, or ``None`` when it is too large."""
+        length = _header(scope, b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            return None
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE") and length is None:
+            return receive
+        chunks: list[bytes] = []
+        size = 0
+        for _ in range(_READ_CHUNK_LIMIT):
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return receive
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        else:
+            return None
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
+
+    def _record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        duration_s = time.perf_counter() - started
+        route = getattr(scope.get("route"), "path", None) or "unmatched"
+        found = scope.get("state", {}).get("actor")
+        actor = None if found is None else str(found)  # role:name, never a token
+        self.metrics.observe(scope["method"], route, status, duration_s)
+        line: dict[str, Any] = {
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration_s * 1000, 2),
+            "request_id": request_id,
+            "actor": actor,
+        }
+        logger.info(json.dumps(line))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1")).strip()
+    return None
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    value = _header(scope, b"x-request-id")
+    return value if value and _REQUEST_ID.fullmatch(value) else None
+
+
+async def _send_problem(send: Send, status: int, detail: str, request_id: str) -> None:
+    body = problem_bytes(status, detail, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", PROBLEM_JSON.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

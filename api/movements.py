@@ -1,0 +1,97 @@
+"""Credit movements out: JSON pages with a ``next_after`` cursor, or CSV streamed.
+
+The CSV is written line by line from ``ReadModels.iter_movements`` (which
+reads in chunks), so an export of any size runs in constant memory: a
+header row, then one line per movement, oldest first.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+from typing import Annotated
+
+from fastapi import Query
+from fastapi.responses import StreamingResponse
+
+from api.deps import MAX_POSITION
+from api.schemas import MovementOut, MovementsOut
+from ledger.projections import MovementRow
+
+MAX_PAGE = 1000
+CSV_COLUMNS = (
+    "position",
+    "at",
+    "customer_id",
+    "kind",
+    "amount",
+    "balance_after",
+    "request_id",
+    "invoice_id",
+    "actor",
+    "reason",
+)
+
+Cursor = Annotated[
+    int,
+    Query(ge=0, le=MAX_POSITION, description="paging: movements after this position"),
+]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
+
+
+def movement_out(row: MovementRow) -> MovementOut:
+    return MovementOut(
+        position=row.position,
+        at=row.at,
+        customer_id=row.customer_id,
+        kind=row.kind,
+        amount=row.amount,
+        balance_after=row.balance_after,
+        request_id=row.request_id,
+        invoice_id=row.invoice_id,
+        actor=row.actor,
+        reason=row.reason,
+    )
+
+
+def movements_page(rows: list[MovementRow], limit: int) -> MovementsOut:
+    """A page; ``next_after`` is set when the page is full (there may be more)."""
+    next_after = rows[-1].position if rows and len(rows) >= limit else None
+    return MovementsOut(items=[movement_out(r) for r in rows], next_after=next_after)
+
+
+def csv_lines(rows: Iterable[MovementRow]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def line(values: Iterable[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield line(CSV_COLUMNS)
+    for row in rows:
+        yield line(
+            (
+                row.position,
+                row.at.isoformat(),
+                row.customer_id,
+                row.kind,
+                row.amount,
+                row.balance_after,
+                row.request_id or "",
+                row.invoice_id or "",
+                row.actor,
+                row.reason or "",
+            )
+        )
+
+
+def csv_response(rows: Iterable[MovementRow]) -> StreamingResponse:
+    return StreamingResponse(
+        csv_lines(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="movements.csv"'},
+    )

@@ -1,0 +1,185 @@
+"""Errors as ``application/problem+json`` (RFC 9457), from one table.
+
+Invariants owned here:
+- every 4xx/5xx the API sends is a problem document with ``type``, ``title``,
+  ``status`` and ``detail`` (plus the rule's own fields);
+- a domain error's status comes from its *kind* (``STATUS_BY_KIND``), never
+  from a handler;
+- bad input answers 400/422 naming the field, never 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    LedgerError,
+    NotFoundError,
+    PaymentRequiredError,
+    StoreUnavailableError,
+)
+
+logger = logging.getLogger("api")
+
+PROBLEM_JSON = "application/problem+json"
+TYPE_BASE = "https://ledger.example/problems/"
+RETRY_AFTER_S = 1
+
+#: The one table from a domain error's kind to an HTTP status.
+STATUS_BY_KIND: Mapping[type[LedgerError], int] = {
+    InvalidInputError: 422,
+    NotFoundError: 404,
+    ConflictError: 409,
+    PaymentRequiredError: 402,
+    ForbiddenError: 403,
+    StoreUnavailableError: 503,
+}
+
+_TITLES = {
+    400: "Bad request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+_RESERVED = frozenset({"type", "title", "status", "detail", "instance"})
+_CODES = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    415: "unsupported-media-type",
+    422: "invalid-input",
+    500: "internal-error",
+    503: "unavailable",
+}
+
+
+class NotAuthenticatedError(Exception):
+    """No bearer token, or one that matches no key."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    """A problem+json response; ``fields`` are extension members."""
+    body: dict[str, Any] = {
+        "type": TYPE_BASE + (code or _CODES.get(status, "error")),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    for name, value in (fields or {}).items():
+        # A rule's own ``status`` (a request's status) must not hide the HTTP one.
+        body[f"current_{name}" if name in _RESERVED else name] = value
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_bytes(status: int, detail: str, request_id: str | None = None) -> bytes:
+    """The body of a problem written outside FastAPI (the middleware's 413 and 500)."""
+    body = {
+        "type": TYPE_BASE + _CODES.get(status, "error"),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if request_id:
+        body["request_id"] = request_id
+    return json.dumps(body).encode()
+
+
+def status_for(error: LedgerError) -> int:
+    for kind in type(error).__mro__:
+        if kind in STATUS_BY_KIND:
+            return STATUS_BY_KIND[kind]
+    return 500
+
+
+def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LedgerError)
+    status = status_for(exc)
+    if status >= 500:
+        logger.warning("ledger error %s: %s", exc.code, exc.detail)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return problem(
+        status, exc.detail, code=exc.code, title=exc.title, headers=headers, fields=exc.fields()
+    )
+
+
+def _field_of(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
+        for e in exc.errors()
+    ]
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem(
+            400, "the body is not valid JSON", code="malformed-json", fields={"field": "body"}
+        )
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return problem(
+        422,
+        detail or "invalid input",
+        fields={
+            "field": errors[0]["field"] if errors else "body",
+            "fields": fields,
+            "errors": errors[:20],
+        },
+    )
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+    if exc.status_code == 404:
+        detail = f"no such resource: {request.url.path}"
+    return problem(exc.status_code, detail, headers=exc.headers)
+
+
+def _not_authenticated(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NotAuthenticatedError)
+    return problem(401, exc.detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: domain errors, validation, routing, authentication."""
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(NotAuthenticatedError, _not_authenticated)

@@ -1,0 +1,159 @@
+"""``/v1/accounts``: open, read (now from the balances read model, or ``as_of``
+from the event store), movements, invoices, subscription, adjustments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import StreamingResponse
+
+from api import schemas as s
+from api.deps import (
+    After,
+    CaughtUp,
+    IdempotencyKey,
+    LedgerDep,
+    allowed,
+    get_read_models,
+    get_settings,
+)
+from api.movements import Cursor, Limit, csv_response, movements_page
+from api.routers import READ, WRITE, problems
+from api.timeparams import instant
+from ledger.errors import UnknownAccountError
+from ledger.permissions import Action
+from ledger.projections import ReadModels
+from ledger.settings import LedgerSettings
+from ledger.values import Actor
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+CustomerId = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="the helpdesk's own customer id",
+    ),
+]
+AsOf = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="ISO 8601 time with offset: the account as it was then, from the event store",
+        examples=["2026-03-01T12:00:00Z"],
+    ),
+]
+
+
+@router.post("", status_code=201, response_model=s.AccountOpenedOut, responses=problems(*WRITE))
+def open_account(
+    body: s.OpenAccountIn,
+    actor: Annotated[Actor, Depends(allowed(Action.OPEN_ACCOUNT))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.AccountOpenedOut:
+    result = ledger.open_account(body.customer_id, body.name, actor=actor, idempotency_key=key)
+    return s.AccountOpenedOut.model_validate(result, from_attributes=True)
+
+
+@router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
+def get_account(
+    customer_id: CustomerId,
+    actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
+    ledger: LedgerDep,
+    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    settings: Annotated[LedgerSettings, Depends(get_settings)],
+    as_of: AsOf = None,
+    after: After = None,
+) -> s.AccountOut:
+    """Now: from the balances read model (honours ``?after=``). With ``?as_of=``:
+    replayed from the event store (``after`` is then not needed)."""
+    moment = instant("as_of", as_of)
+    if moment is not None:
+        return s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment)
+    read_models.wait_for(after, timeout_s=settings.read_timeout_s)
+    row = read_models.balance(customer_id)
+    if row is None:
+        raise UnknownAccountError(customer_id)
+    return s.account_from_row(row, ledger.calendar.local_date(ledger.clock()))
+
+
+@router.get(
+    "/{customer_id}/movements",
+    response_model=s.MovementsOut,
+    responses={**problems(*READ), 200: {"content": {"text/csv": {}}}},
+)
+def account_movements(
+    customer_id: CustomerId,
+    actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
+    read_models: CaughtUp,
+    page_after: Cursor = 0,
+    limit: Limit = 100,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> s.MovementsOut | StreamingResponse:
+    """The account's credit movements, oldest first (JSON paged, or CSV streamed)."""
+    if read_models.balance(customer_id) is None:
+        raise UnknownAccountError(customer_id)
+    if format == "csv":
+        return csv_response(read_models.iter_movements(customer_id=customer_id))
+    return movements_page(
+        read_models.movements(customer_id=customer_id, after_position=page_after, limit=limit),
+        limit,
+    )
+
+
+@router.post(
+    "/{customer_id}/invoices",
+    status_code=201,
+    response_model=s.InvoiceOut,
+    responses=problems(*WRITE),
+)
+def issue_invoice(
+    customer_id: CustomerId,
+    body: s.IssueInvoiceIn,
+    actor: Annotated[Actor, Depends(allowed(Action.ISSUE_INVOICE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.InvoiceOut:
+    result = ledger.issue_invoice(
+        customer_id,
+        package=body.package,
+        credits=body.credits,
+        amount_usd=body.amount_usd,
+        actor=actor,
+        idempotency_key=key,
+    )
+    return s.invoice_out(result)
+
+
+@router.post(
+    "/{customer_id}/subscription", response_model=s.SubscriptionOut, responses=problems(*WRITE)
+)
+def record_subscription(
+    customer_id: CustomerId,
+    body: s.SubscriptionIn,
+    actor: Annotated[Actor, Depends(allowed(Action.RECORD_SUBSCRIPTION))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.SubscriptionOut:
+    result = ledger.record_subscription(
+        customer_id, body.valid_from, body.valid_until, actor=actor, idempotency_key=key
+    )
+    return s.SubscriptionOut.model_validate(result, from_attributes=True)
+
+
+@router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
+def adjust_balance(
+    customer_id: CustomerId,
+    body: s.AdjustmentIn,
+    actor: Annotated[Actor, Depends(allowed(Action.ADJUST_BALANCE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.BalanceOut:
+    result = ledger.adjust_balance(
+        customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
+    )
+    return s.BalanceOut.model_validate(result, from_attributes=True)

@@ -1,0 +1,53 @@
+"""``/v1/audit/movements``: every credit movement in order, for finance; JSON
+paged or CSV streamed in constant memory."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+
+from api import schemas as s
+from api.deps import CaughtUp, allowed
+from api.movements import Cursor, Limit, csv_response, movements_page
+from api.routers import READ, problems
+from api.timeparams import instant
+from ledger.permissions import Action
+from ledger.values import Actor
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+Instant = Annotated[
+    str | None,
+    Query(
+        max_length=64, description="ISO 8601 time with offset", examples=["2026-01-01T00:00:00Z"]
+    ),
+]
+
+
+@router.get(
+    "/movements",
+    response_model=s.MovementsOut,
+    responses={**problems(*READ), 200: {"content": {"text/csv": {}}}},
+)
+def audit_movements(
+    actor: Annotated[Actor, Depends(allowed(Action.READ_AUDIT))],
+    read_models: CaughtUp,
+    customer_id: Annotated[str | None, Query(min_length=1, max_length=200)] = None,
+    since: Instant = None,
+    until: Instant = None,
+    page_after: Cursor = 0,
+    limit: Limit = 100,
+    format: Annotated[Literal["json", "csv"], Query()] = "json",
+) -> s.MovementsOut | StreamingResponse:
+    """Filtered by customer and time range (``since`` ≤ at < ``until``)."""
+    start, end = instant("since", since), instant("until", until)
+    if format == "csv":
+        return csv_response(
+            read_models.iter_movements(customer_id=customer_id, since=start, until=end)
+        )
+    rows = read_models.movements(
+        customer_id=customer_id, since=start, until=end, after_position=page_after, limit=limit
+    )
+    return movements_page(rows, limit)

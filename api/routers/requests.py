@@ -1,0 +1,203 @@
+"""``/v1/requests``: a support request's life (open, pre-quote, quote, accept or
+decline, revise, charge, refer, cancel, dispute, refund or reject), its state
+from the requests read model, and its replayed history from the event store."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+
+from api import schemas as s
+from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed
+from api.routers import READ, WRITE, problems
+from ledger.errors import UnknownRequestError
+from ledger.permissions import Action
+from ledger.values import Actor
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+Changed = s.RequestChangedOut
+
+
+def _changed(result: object) -> Changed:
+    return Changed.model_validate(result, from_attributes=True)
+
+
+@router.post("", status_code=201, response_model=Changed, responses=problems(*WRITE))
+def open_request(
+    body: s.OpenRequestIn,
+    actor: Annotated[Actor, Depends(allowed(Action.OPEN_REQUEST))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    """Priced by its category at opening (price null for complex_modification)."""
+    return _changed(
+        ledger.open_request(
+            body.customer_id,
+            body.category,
+            body.channel,
+            body.subject,
+            from_version=body.from_version,
+            to_version=body.to_version,
+            third_party=body.third_party,
+            actor=actor,
+            idempotency_key=key,
+        )
+    )
+
+
+@router.get("/{request_id}", response_model=s.RequestOut, responses=problems(*READ))
+def get_request(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.READ_REQUEST))],
+    read_models: CaughtUp,
+) -> s.RequestOut:
+    """From the requests read model (honours ``?after=``)."""
+    row = read_models.request(request_id)
+    if row is None:
+        raise UnknownRequestError(request_id)
+    return s.request_out(row)
+
+
+@router.get("/{request_id}/history", response_model=s.HistoryOut, responses=problems(*READ))
+def request_history(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.READ_HISTORY))],
+    ledger: LedgerDep,
+) -> s.HistoryOut:
+    """Every event, oldest first, with the request's state right after it (event store)."""
+    return s.history_out(request_id, ledger.request_history(request_id))
+
+
+@router.post("/{request_id}/pre-quote", response_model=Changed, responses=problems(*WRITE))
+def request_pre_quote(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.REQUEST_PRE_QUOTE))],
+    ledger: LedgerDep,
+    body: s.NoteIn | None = None,
+    key: IdempotencyKey = None,
+) -> Changed:
+    note = body.note if body else None
+    return _changed(ledger.request_pre_quote(request_id, note, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/quote", response_model=s.QuotedOut, responses=problems(*WRITE))
+def quote(
+    request_id: UUID,
+    body: s.QuoteIn,
+    actor: Annotated[Actor, Depends(allowed(Action.QUOTE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.QuotedOut:
+    """The answer's ``price`` is work price + surcharge: the amount that will be charged."""
+    result = ledger.quote(request_id, body.price, body.surcharge, actor=actor, idempotency_key=key)
+    return s.QuotedOut.model_validate(result, from_attributes=True)
+
+
+@router.post("/{request_id}/quote/accept", response_model=Changed, responses=problems(*WRITE))
+def accept_quote(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.ACCEPT_QUOTE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    return _changed(ledger.accept_quote(request_id, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/quote/decline", response_model=Changed, responses=problems(*WRITE))
+def decline_quote(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.DECLINE_QUOTE))],
+    ledger: LedgerDep,
+    body: s.OptionalReasonIn | None = None,
+    key: IdempotencyKey = None,
+) -> Changed:
+    reason = body.reason if body else None
+    return _changed(ledger.decline_quote(request_id, reason, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/price", response_model=Changed, responses=problems(*WRITE))
+def revise_price(
+    request_id: UUID,
+    body: s.RevisePriceIn,
+    actor: Annotated[Actor, Depends(allowed(Action.REVISE_PRICE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    return _changed(
+        ledger.revise_price(request_id, body.price, body.reason, actor=actor, idempotency_key=key)
+    )
+
+
+@router.post("/{request_id}/charge", response_model=s.ChargedOut, responses=problems(402, *WRITE))
+def charge(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.CHARGE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.ChargedOut:
+    """AnswerCharged and the debit in one append. 409 reasons come before 402."""
+    result = ledger.charge(request_id, actor=actor, idempotency_key=key)
+    return s.ChargedOut.model_validate(result, from_attributes=True)
+
+
+@router.post("/{request_id}/referral", response_model=Changed, responses=problems(*WRITE))
+def refer(
+    request_id: UUID,
+    body: s.ReasonIn,
+    actor: Annotated[Actor, Depends(allowed(Action.REFER))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    return _changed(ledger.refer(request_id, body.reason, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/cancel", response_model=Changed, responses=problems(*WRITE))
+def cancel(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.CANCEL))],
+    ledger: LedgerDep,
+    body: s.OptionalReasonIn | None = None,
+    key: IdempotencyKey = None,
+) -> Changed:
+    reason = body.reason if body else None
+    return _changed(ledger.cancel(request_id, reason, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/dispute", response_model=Changed, responses=problems(*WRITE))
+def dispute(
+    request_id: UUID,
+    body: s.ReasonIn,
+    actor: Annotated[Actor, Depends(allowed(Action.DISPUTE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    return _changed(ledger.dispute(request_id, body.reason, actor=actor, idempotency_key=key))
+
+
+@router.post("/{request_id}/refund", response_model=s.RefundedOut, responses=problems(*WRITE))
+def refund(
+    request_id: UUID,
+    body: s.RefundIn,
+    actor: Annotated[Actor, Depends(allowed(Action.RESOLVE_DISPUTE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> s.RefundedOut:
+    """Only while a dispute is open; refunds in total never exceed the charge."""
+    result = ledger.refund(request_id, body.credits, body.reason, actor=actor, idempotency_key=key)
+    return s.RefundedOut.model_validate(result, from_attributes=True)
+
+
+@router.post("/{request_id}/dispute/reject", response_model=Changed, responses=problems(*WRITE))
+def reject_dispute(
+    request_id: UUID,
+    body: s.ReasonIn,
+    actor: Annotated[Actor, Depends(allowed(Action.RESOLVE_DISPUTE))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> Changed:
+    return _changed(
+        ledger.reject_dispute(request_id, body.reason, actor=actor, idempotency_key=key)
+    )

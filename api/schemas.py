@@ -1,0 +1,485 @@
+"""Request and response schemas of the HTTP contract (``shared/API.md``), apart
+from the domain.
+
+Invariants owned here:
+- bodies are strict: unknown fields, ``"5"`` for an integer and ``true`` for
+  an integer are refused (422 naming the field);
+- integers in input are at most 1,000,000,000 in absolute value;
+- text is free of control characters and lone surrogates (the stores cannot
+  carry them), so odd input is a 422, never a 500;
+- USD amounts are strings with two decimals, in and out; times carry an offset.
+
+The ``from_*`` functions turn the application's results and the read models'
+rows into response schemas; they are the only place that knows both.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from ledger.application import InvoiceIssued
+from ledger.projections import BalanceRow, RequestRow, SummaryRow
+from ledger.values import SubscriptionPeriod
+from ledger.views import AccountView, HistoryEntry, InvoiceView, RequestView
+
+MAX_INT = 1_000_000_000
+MAX_TEXT = 2000
+_CENT = Decimal("0.01")
+
+
+def _clean_text(value: str) -> str:
+    for c in value:
+        code = ord(c)
+        if (code < 32 and c not in "\t\n\r") or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            raise ValueError("must not contain control characters")
+    return value
+
+
+def _iso_text(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 date string such as 2026-01-01")
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_text), Field(strict=False)]
+Int = Annotated[int, Field(strict=True, ge=-MAX_INT, le=MAX_INT)]
+Credits = Annotated[int, Field(strict=True, ge=-MAX_INT, le=MAX_INT)]
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT), AfterValidator(_clean_text)]
+ShortText = Annotated[str, Field(strict=True, max_length=200), AfterValidator(_clean_text)]
+UsdIn = Annotated[
+    str,
+    Field(
+        strict=True,
+        pattern=r"^[0-9]{1,10}\.[0-9]{2}$",
+        description='US dollars, a string with two decimals, e.g. "90.00"',
+        examples=["90.00"],
+    ),
+]
+UsdOut = Annotated[
+    str, Field(description='US dollars, two decimals, e.g. "90.00"', examples=["90.00"])
+]
+
+
+def usd_text(amount: Decimal) -> str:
+    return str(amount.quantize(_CENT))
+
+
+class Body(BaseModel):
+    """Base of every request body: strict, no unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": list(examples)})
+
+
+# --- request bodies -----------------------------------------------------------------
+
+
+class OpenAccountIn(Body):
+    model_config = _examples({"customer_id": "C-1001", "name": "Acme Store"})
+    customer_id: Annotated[ShortText, Field(min_length=1, description="The helpdesk's own id")]
+    name: Annotated[Text, Field(min_length=1)]
+
+
+class IssueInvoiceIn(Body):
+    model_config = _examples({"package": 80}, {"credits": 50, "amount_usd": "60.00"})
+    package: Int | None = Field(None, description="80, 160 or 320 credits")
+    credits: Credits | None = Field(None, description="custom package: credits")
+    amount_usd: UsdIn | None = None
+
+
+class PayInvoiceIn(Body):
+    model_config = _examples({"payment_ref": "bank-2026-0042"})
+    payment_ref: Annotated[Text, Field(min_length=1)]
+
+
+class ReasonIn(Body):
+    model_config = _examples({"reason": "issued twice"})
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+class OptionalReasonIn(Body):
+    model_config = _examples({"reason": "the client solved it"}, {})
+    reason: Text | None = None
+
+
+class NoteIn(Body):
+    model_config = _examples({"note": "client wants the price first"}, {})
+    note: Text | None = None
+
+
+class SubscriptionIn(Body):
+    model_config = _examples({"valid_from": "2026-01-01", "valid_until": "2027-01-01"})
+    valid_from: IsoDate
+    valid_until: IsoDate
+
+
+class AdjustmentIn(Body):
+    model_config = _examples({"credits": 10, "reason": "goodwill after an outage"})
+    credits: Credits = Field(description="signed, not 0")
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+class OpenRequestIn(Body):
+    model_config = _examples(
+        {
+            "customer_id": "C-1001",
+            "category": "store_update",
+            "channel": "helpdesk",
+            "subject": "Update to 4.4.4",
+            "from_version": "4.4.1",
+            "to_version": "4.4.4",
+        },
+        {
+            "customer_id": "C-1001",
+            "category": "configuration",
+            "channel": "helpdesk",
+            "subject": "Shipping rates",
+        },
+    )
+    customer_id: Annotated[ShortText, Field(min_length=1)]
+    category: ShortText
+    channel: ShortText = Field(description='must be "helpdesk"')
+    subject: Annotated[Text, Field(min_length=1)]
+    from_version: ShortText | None = None
+    to_version: ShortText | None = None
+    third_party: Annotated[bool, Field(strict=True)] = False
+
+
+class QuoteIn(Body):
+    model_config = _examples({"price": 30, "surcharge": 5})
+    price: Credits = Field(description="the price of the work")
+    surcharge: Credits = Field(0, description="for the time spent pricing")
+
+
+class RevisePriceIn(Body):
+    model_config = _examples({"price": 40, "reason": "third-party add-on involved"})
+    price: Credits
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+class RefundIn(Body):
+    model_config = _examples({"credits": 25, "reason": "the update did not work"})
+    credits: Credits
+    reason: Annotated[Text, Field(min_length=1)]
+
+
+# --- responses ----------------------------------------------------------------------
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Period(Out):
+    valid_from: date
+    valid_until: date
+
+
+class AccountOpenedOut(Out):
+    customer_id: str
+    name: str
+    balance: int
+    position: int
+
+
+class AccountOut(Out):
+    customer_id: str
+    name: str
+    balance: int
+    purchased: int
+    charged: int
+    refunded: int
+    adjusted: int
+    update_subscription: Period | None
+    subscription_active: bool
+    as_of: datetime | None = Field(None, description="set for ?as_of reads")
+    position: int | None = Field(None, description="the read model's position")
+
+
+class InvoiceOut(Out):
+    invoice_id: UUID
+    customer_id: str
+    credits: int
+    amount_usd: UsdOut
+    status: str
+    position: int
+
+
+class InvoiceSettledOut(Out):
+    invoice_id: UUID
+    customer_id: str
+    status: str
+    balance: int
+    position: int
+
+
+class InvoiceViewOut(Out):
+    invoice_id: UUID
+    customer_id: str
+    credits: int
+    amount_usd: UsdOut
+    status: str
+    payment_ref: str | None
+    issued_at: datetime
+
+
+class BalanceOut(Out):
+    customer_id: str
+    balance: int
+    position: int
+
+
+class SubscriptionOut(Out):
+    customer_id: str
+    valid_from: date
+    valid_until: date
+    position: int
+
+
+class RequestChangedOut(Out):
+    request_id: UUID
+    status: str
+    price: int | None
+    position: int
+
+
+class QuotedOut(Out):
+    request_id: UUID
+    status: str
+    work_price: int
+    surcharge: int
+    price: int = Field(description="work price + surcharge: what will be charged")
+    position: int
+
+
+class ChargedOut(Out):
+    request_id: UUID
+    charged: int
+    balance: int
+    position: int
+
+
+class RefundedOut(Out):
+    request_id: UUID
+    refunded: int = Field(description="credits refunded on this request in total")
+    balance: int
+    position: int
+
+
+class RequestState(Out):
+    request_id: UUID
+    customer_id: str
+    category: str
+    subject: str
+    status: str
+    price: int | None
+    agreed_price: int | None
+    charged: int | None
+    refunded: int
+    revisions: int
+    from_version: str | None
+    to_version: str | None
+    third_party: bool
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+class RequestOut(RequestState):
+    position: int = Field(description="the read model's position")
+
+
+class HistoryEventOut(Out):
+    position: int | None
+    version: int
+    type: str
+    at: datetime
+    actor: str
+    data: dict[str, Any]
+    state: RequestState
+
+
+class HistoryOut(Out):
+    request_id: UUID
+    events: list[HistoryEventOut]
+
+
+class MovementOut(Out):
+    position: int
+    at: datetime
+    customer_id: str
+    kind: str
+    amount: int
+    balance_after: int
+    request_id: UUID | None = None
+    invoice_id: UUID | None = None
+    actor: str
+    reason: str | None = None
+
+
+class MovementsOut(Out):
+    items: list[MovementOut]
+    next_after: int | None = Field(
+        description="pass as ?page_after= for the next page; null on the last page"
+    )
+
+
+class SummaryOut(Out):
+    credits_sold: int
+    usd_received: UsdOut
+    credits_charged: int
+    credits_refunded: int
+    credits_adjusted: int
+    credits_outstanding: int
+    liability_usd: UsdOut
+    position: int
+
+
+class SupportHoursOut(Out):
+    open: bool
+    now: datetime
+    next_open: datetime | None
+    time_zone: str
+    hours: str
+
+
+class HealthOut(Out):
+    status: str
+
+
+class ReadyOut(Out):
+    status: str
+    position: int | None
+    lag: dict[str, int]
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; the rule's own fields are extension members."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+# --- from the domain --------------------------------------------------------------
+
+
+def period_out(period: SubscriptionPeriod | None) -> Period | None:
+    if period is None:
+        return None
+    return Period(valid_from=period.valid_from, valid_until=period.valid_until)
+
+
+def account_from_row(row: BalanceRow, today: date) -> AccountOut:
+    period, active = current_period(row.subscriptions, today)
+    return AccountOut(
+        customer_id=row.customer_id,
+        name=row.name,
+        balance=row.balance,
+        purchased=row.purchased,
+        charged=row.charged,
+        refunded=row.refunded,
+        adjusted=row.adjusted,
+        update_subscription=period_out(period),
+        subscription_active=active,
+        position=row.position,
+    )
+
+
+def account_as_of(view: AccountView, moment: datetime) -> AccountOut:
+    return AccountOut(
+        customer_id=view.customer_id,
+        name=view.name,
+        balance=view.balance,
+        purchased=view.purchased,
+        charged=view.charged,
+        refunded=view.refunded,
+        adjusted=view.adjusted,
+        update_subscription=period_out(view.update_subscription),
+        subscription_active=view.subscription_active,
+        as_of=moment,
+    )
+
+
+def invoice_out(result: InvoiceIssued) -> InvoiceOut:
+    return InvoiceOut(
+        invoice_id=result.invoice_id,
+        customer_id=result.customer_id,
+        credits=result.credits,
+        amount_usd=usd_text(result.amount_usd),
+        status=result.status,
+        position=result.position,
+    )
+
+
+def invoice_view_out(view: InvoiceView) -> InvoiceViewOut:
+    return InvoiceViewOut(
+        invoice_id=view.invoice_id,
+        customer_id=view.customer_id,
+        credits=view.credits,
+        amount_usd=usd_text(view.amount_usd),
+        status=view.status,
+        payment_ref=view.payment_ref,
+        issued_at=view.issued_at,
+    )
+
+
+_STATE_FIELDS = tuple(RequestState.model_fields)
+
+
+def request_out(row: RequestRow) -> RequestOut:
+    return RequestOut(**{name: getattr(row, name) for name in (*_STATE_FIELDS, "position")})
+
+
+def _state(view: RequestView) -> RequestState:
+    return RequestState(**{name: getattr(view, name) for name in _STATE_FIELDS})
+
+
+def history_out(request_id: UUID, entries: list[HistoryEntry]) -> HistoryOut:
+    return HistoryOut(
+        request_id=request_id,
+        events=[
+            HistoryEventOut(
+                position=e.position,
+                version=e.version,
+                type=e.type,
+                at=e.at,
+                actor=e.actor,
+                data=e.data,
+                state=_state(e.state),
+            )
+            for e in entries
+        ],
+    )
+
+
+def summary_out(row: SummaryRow) -> SummaryOut:
+    return SummaryOut(
+        credits_sold=row.credits_sold,
+        usd_received=usd_text(row.usd_received),
+        credits_charged=row.credits_charged,
+        credits_refunded=row.credits_refunded,
+        credits_adjusted=row.credits_adjusted,
+        credits_outstanding=row.credits_outstanding,
+        liability_usd=usd_text(row.liability_usd),
+        position=row.position,
+    )
+
+
+def current_period(
+    periods: tuple[SubscriptionPeriod, ...], today: date
+) -> tuple[SubscriptionPeriod | None, bool]:
+    """The period covering ``today``, else the latest, else ``None``; and whether one covers it."""
+    covering = [p for p in periods if p.covers(today)]
+    if covering:
+        return max(covering, key=lambda p: p.valid_until), True
+    return max(periods, key=lambda p: p.valid_until, default=None), False

@@ -1,0 +1,165 @@
+"""``ledger serve`` as a real process: the README's curl story against it,
+the embedded mode's generated tokens, and start-up refusals."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+STORY_KEYS = "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1"
+START_TIMEOUT_S = 30
+STORY_TIMEOUT_S = 60
+
+
+def _ledger_command() -> list[str]:
+    script = Path(sys.executable).parent / "ledger"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from ledger.cli import main; main()"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
+    env.update(
+        LEDGER_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.db'}",
+        LEDGER_SUPPORT_HOURS="24/7",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+@contextmanager
+def _server(tmp_path: Path, port: int, *args: str, **env: str) -> Iterator[Path]:
+    """A running ``ledger serve``; yields the file its output goes to."""
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*_ledger_command(), "serve", "--port", str(port), *args],
+            env=_env(tmp_path, **env),
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while True:
+                assert process.poll() is None, log.read_text()
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.1)
+            yield log
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _story() -> str:
+    """The README's story script: the sh block that sets ``API=``."""
+    text = README.read_text()
+    section = text.split("## A first story with curl", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
+    assert f"export LEDGER_API_KEYS='{STORY_KEYS}'" in section
+    assert "export LEDGER_SUPPORT_HOURS=24/7" in section
+    return next(b for b in blocks if b.startswith("API=http://127.0.0.1:8000"))
+
+
+def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
+    port = _free_port()
+    script = _story().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}", 1)
+    with _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS) as log:
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=STORY_TIMEOUT_S,
+            check=False,
+        )
+        assert result.returncode == 0, (result.stdout, result.stderr)
+        out = result.stdout
+        assert "price: 25" in out
+        assert '"charged":25,"balance":55' in out
+        assert "balance: 55" in out
+        assert "refunded: 25, balance: 80" in out
+        assert "RequestOpened" in out and "ChargeRefunded" in out and "-> refunded" in out
+        csv_lines = [line for line in out.splitlines() if ",C-1001," in line]
+        assert [line.split(",")[4] for line in csv_lines] == ["80", "-25", "25"]
+        served = log.read_text()
+    # One JSON line per request, never a token.
+    assert '"route": "/v1/requests/{request_id}/charge"' in served
+    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1"):
+        assert token not in served
+
+
+def test_embedded_mode_generates_and_prints_a_token_per_role(tmp_path: Path) -> None:
+    port = _free_port()
+    with _server(tmp_path, port, "--embedded") as log:
+        printed = log.read_text()
+        line = next(x for x in printed.splitlines() if x.startswith("Try: curl"))
+        token = re.search(r"Bearer ([A-Za-z0-9_-]+)'", line)
+        assert token is not None and len(token.group(1)) >= 20
+        url = f"http://127.0.0.1:{port}/v1/support-hours"
+        assert url in line
+        answer = httpx.get(url, headers={"Authorization": f"Bearer {token.group(1)}"})
+        assert answer.status_code == 200 and answer.json()["open"] is True
+        for role in ("helpdesk", "specialist", "finance", "admin"):
+            assert re.search(rf"^\s+{role}\s+\S{{20,}}$", printed, flags=re.M), printed
+    other_port = _free_port()
+    with _server(tmp_path, other_port, "--embedded") as second:
+        assert token.group(1) not in second.read_text()  # never a fixed token
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({}, "LEDGER_API_KEYS"),
+        ({"LEDGER_API_KEYS": "root:abcdefgh12"}, "LEDGER_API_KEYS"),
+        (
+            {"LEDGER_API_KEYS": "finance:abcdefgh12", "LEDGER_SUPPORT_HOURS": "sometimes"},
+            "LEDGER_SUPPORT_HOURS",
+        ),
+    ],
+)
+def test_serve_refuses_to_start_with_one_line_naming_the_variable(
+    tmp_path: Path, env: dict[str, str], variable: str
+) -> None:
+    result = subprocess.run(
+        [*_ledger_command(), "serve", "--port", str(_free_port())],
+        env=_env(tmp_path, **env),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], result.stderr
+    assert "abcdefgh12" not in result.stderr
