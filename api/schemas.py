@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
@@ -483,3 +483,54 @@ def current_period(
     if covering:
         return max(covering, key=lambda p: p.valid_until), True
     return max(periods, key=lambda p: p.valid_until, default=None), False
+
+
+# --- audit ---------------------------------------------------------------------------
+
+
+class ChainHeadOut(Out):
+    position: int
+    count: int
+    hash: str
+
+
+class ChainBreakOut(Out):
+    position: int
+    kind: Literal["changed", "missing", "inserted", "reordered"]
+    detail: str
+
+
+class VerificationOut(Out):
+    ok: bool
+    head: ChainHeadOut
+    checked: int
+    unchained: int
+    first_break: ChainBreakOut | None
+
+
+class StatementLineOut(Out):
+    position: int
+    version: int
+    at: str
+    kind: str
+    amount: int
+    balance_after: int
+    request_id: str | None
+    invoice_id: str | None
+    actor: str
+    reason: str | None
+    event_digest: str
+
+
+class StatementOut(Out):
+    customer_id: str
+    account_id: str
+    name: str
+    since: str | None
+    until: str | None
+    opening_balance: int
+    closing_balance: int
+    lines: list[StatementLineOut]
+    chain_head: ChainHeadOut
+    issued_at: str
+    digest: str

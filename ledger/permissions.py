@@ -35,6 +35,8 @@ class Action(StrEnum):
     ADJUST_BALANCE = "adjust_balance"
     READ_AUDIT = "read_audit"
     READ_INVOICE = "read_invoice"
+    READ_STATEMENT = "read_statement"
+    VERIFY_LEDGER = "verify_ledger"
     OPERATE = "operate"
 
 
@@ -63,6 +65,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.ADJUST_BALANCE: frozenset({_F}),
     Action.READ_AUDIT: frozenset({_F}),
     Action.READ_INVOICE: frozenset({_F}),
+    Action.READ_STATEMENT: frozenset({_H, _F}),
+    Action.VERIFY_LEDGER: frozenset({_F}),
     Action.OPERATE: frozenset(),
 }
 

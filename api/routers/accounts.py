@@ -105,6 +105,25 @@ def account_movements(
     )
 
 
+@router.get(
+    "/{customer_id}/statement", response_model=s.StatementOut, responses=problems(422, *READ)
+)
+def account_statement(
+    customer_id: CustomerId,
+    actor: Annotated[Actor, Depends(allowed(Action.READ_STATEMENT))],
+    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    since: AsOf = None,
+    until: AsOf = None,
+) -> s.StatementOut:
+    """Opening balance, every movement in ``since`` <= at < ``until``, closing
+    balance, the chain head at the time of issue and the statement's digest;
+    from the event store. ``ledger verify-statement FILE`` checks it later."""
+    statement = read_models.audit.statement(
+        customer_id, instant("since", since), instant("until", until)
+    )
+    return s.StatementOut.model_validate(statement.to_json())
+
+
 @router.post(
     "/{customer_id}/invoices",
     status_code=201,

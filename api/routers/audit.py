@@ -1,5 +1,5 @@
-"""``/v1/audit/movements``: every credit movement in order, for finance; JSON
-paged or CSV streamed in constant memory."""
+"""``/v1/audit``: every credit movement in order, for finance (JSON paged or
+CSV streamed in constant memory), and the verification of the hash chain."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api import schemas as s
-from api.deps import CaughtUp, allowed
+from api.deps import CaughtUp, allowed, get_read_models
 from api.movements import Cursor, Limit, csv_response, movements_page
 from api.routers import READ, problems
 from api.timeparams import instant
 from ledger.permissions import Action
+from ledger.projections import ReadModels
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -51,3 +52,26 @@ def audit_movements(
         customer_id=customer_id, since=start, until=end, after_position=page_after, limit=limit
     )
     return movements_page(rows, limit)
+
+
+@router.get("/verify", response_model=s.VerificationOut, responses=problems(503))
+def verify_ledger(
+    actor: Annotated[Actor, Depends(allowed(Action.VERIFY_LEDGER))],
+    read_models: Annotated[ReadModels, Depends(get_read_models)],
+) -> s.VerificationOut:
+    """Recompute the hash chain from the event store and compare it with the
+    recorded chain: ``ok`` with the head, or the first position where they
+    disagree and how (changed, missing, inserted, reordered). Constant memory."""
+    result = read_models.audit.verify()
+    brk = result.first_break
+    return s.VerificationOut(
+        ok=result.ok,
+        head=s.ChainHeadOut(
+            position=result.head.position, count=result.head.count, hash=result.head.hash
+        ),
+        checked=result.checked,
+        unchained=result.unchained,
+        first_break=None
+        if brk is None
+        else s.ChainBreakOut(position=brk.position, kind=brk.kind, detail=brk.detail),
+    )

@@ -56,6 +56,8 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", f"/v1/requests/{RID}/dispute/reject", {"reason": "r"}, {S}),
     ("GET", f"/v1/requests/{RID}/history", None, {S, F}),
     ("GET", "/v1/audit/movements", None, {F}),
+    ("GET", "/v1/audit/verify", None, {F}),
+    ("GET", f"/v1/accounts/{CID}/statement", None, {H, F}),
     ("GET", "/v1/reports/summary", None, {F}),
     ("GET", "/v1/support-hours", None, {H, S, F}),
 ]

@@ -25,6 +25,7 @@ POLICY: dict[Role, set[Action]] = {
         A.CANCEL,
         A.READ_ACCOUNT,
         A.READ_REQUEST,
+        A.READ_STATEMENT,  # issue 5: statements for helpdesk and finance
     },
     # "quote, revise a price, charge (answer), refer, resolve disputes; read
     # and replay any history" (API.md: accounts and requests included)
@@ -53,6 +54,8 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_ACCOUNT,
         A.READ_REQUEST,
         A.READ_HISTORY,
+        A.READ_STATEMENT,
+        A.VERIFY_LEDGER,  # issue 5: GET /v1/audit/verify for finance and admin
     },
     # "everything, and operations"
     Role.ADMIN: set(Action),
