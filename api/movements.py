@@ -17,21 +17,12 @@ from fastapi.responses import StreamingResponse
 
 from api.deps import MAX_POSITION
 from api.schemas import MovementOut, MovementsOut
+from ledger.audit.service import EXPORT_COLUMNS
 from ledger.projections import MovementRow
 
 MAX_PAGE = 1000
-CSV_COLUMNS = (
-    "position",
-    "at",
-    "customer_id",
-    "kind",
-    "amount",
-    "balance_after",
-    "request_id",
-    "invoice_id",
-    "actor",
-    "reason",
-)
+# The same columns as ``ledger export-audit``, so both files read alike.
+CSV_COLUMNS = EXPORT_COLUMNS
 
 Cursor = Annotated[
     int,
