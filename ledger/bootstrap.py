@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
+from ledger.persistence.outage import bound_outage_waits
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from ledger.settings import LedgerSettings, database_env, load_settings
 
@@ -32,6 +34,9 @@ def ledger_env(settings: LedgerSettings) -> dict[str, str]:
         env.setdefault("POSTGRES_MAX_OVERFLOW", "10")
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
         env.setdefault("POSTGRES_LOCK_TIMEOUT", "10")
+        # After a database restart, pooled connections are dead: check each one
+        # as it is taken, so that no command fails on a connection of the old server.
+        env.setdefault("POSTGRES_PRE_PING", "y")
     return env
 
 
@@ -43,4 +48,7 @@ def open_ledger(
     settings = settings or load_settings()
     ledger = Ledger(ledger_env(settings), calendar=settings.calendar, clock=clock)
     ledger.snapshotting_intervals = {CustomerAccount: settings.snapshot_interval}  # type: ignore[misc]
+    datastore = getattr(ledger.factory, "datastore", None)
+    if isinstance(datastore, PostgresDatastore):
+        bound_outage_waits(datastore)
     return ledger

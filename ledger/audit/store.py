@@ -1,29 +1,35 @@
 """Where the hash chain lives, and the projection that maintains it.
 
 ``ledger_chain`` holds one entry per stored event, keyed by its position.
-``ChainProjector.catch_up()`` reads the events after the head and appends
-their entries in one transaction per batch: an entry exists exactly once
-(primary key), the head is always the last entry, and a stop anywhere
-resumes from the head. Concurrent projectors serialise on an advisory lock
-(PostgreSQL) or SQLite's write lock; the loser of a race rolls back.
+``ChainStore.catch_up()`` reads the events after the head and appends their
+entries in one transaction per batch: an entry exists exactly once (primary
+key), the head is always the last entry, and a stop anywhere resumes from
+the head. Concurrent projectors serialise on an advisory lock (PostgreSQL)
+or SQLite's write lock and re-check the head inside the transaction; the
+loser of a race starts again from the new head.
 
-The chain table is append-only in the database like the events.
+The chain table is append-only in the database, like the events.
 """
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import threading
 from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Notification
+import psycopg
+from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from ledger.audit.chain import ChainEntry, ChainHead, extend, head_of
-from ledger.persistence.sql import SqlStore
+from ledger.errors import StoreUnavailableError
+from ledger.persistence.store import STORE_ERRORS, Cur, Store, Writer, as_uuid, lock_key
 
 TABLE = "ledger_chain"
+COLUMNS = ("position", "originator_id", "originator_version", "event_digest", "link", "count")
 PAGE = 2000
-_CHAIN_LOCK_KEY = 0x4348414E  # "CHAN"
 MAX_CONFLICTS = 5
 
 
@@ -32,77 +38,73 @@ class _HeadMoved(Exception):
 
 
 class ChainStore:
-    def __init__(self, recorder: ApplicationRecorder) -> None:
+    def __init__(self, recorder: ApplicationRecorder, store: Store) -> None:
         self.recorder = recorder
-        self.db = SqlStore(recorder)
+        self.store = store
+        self._writer: Writer | None = None
+        self._writing = threading.Lock()
         self.create_table()
 
     def create_table(self) -> None:
-        db = self.db
+        t = self.store.types
         statements = [
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
-            "position bigint PRIMARY KEY, "
-            f"originator_id {db.uuid_type} NOT NULL, "
-            "originator_version bigint NOT NULL, "
-            f"event_digest {db.blob_type} NOT NULL, "
-            f"link {db.blob_type} NOT NULL, "
-            "count bigint NOT NULL)",
+            f"position {t.bigint} PRIMARY KEY, originator_id {t.uuid} NOT NULL, "
+            f"originator_version {t.bigint} NOT NULL, event_digest {t.blob} NOT NULL, "
+            f"link {t.blob} NOT NULL, count {t.bigint} NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_event ON {TABLE} "
             "(originator_id, originator_version)",
         ]
-        if db.postgres:
-            statements.insert(0, f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY})")
-            statements += [
-                f"CREATE OR REPLACE FUNCTION {TABLE}_refuse_change() RETURNS trigger "
-                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-                "'the audit chain is append-only: % refused', TG_OP "
-                "USING ERRCODE = 'insufficient_privilege'; END $$",
-                f"CREATE OR REPLACE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE "
-                f"ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse_change()",
-            ]
-        else:
+        if self.store.backend == "sqlite":
             statements += [
                 f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_{op.lower()} BEFORE {op} ON {TABLE} "
                 f"BEGIN SELECT RAISE(ABORT, 'the audit chain is append-only: {op} refused'); END"
                 for op in ("UPDATE", "DELETE")
             ]
-        with db.transaction(commit=True) as cursor:
-            for statement in statements:
-                cursor.execute(statement)
+        else:
+            statements += [
+                f"CREATE OR REPLACE FUNCTION {TABLE}_refuse_change() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                "'the audit chain is append-only: %% refused', TG_OP "
+                "USING ERRCODE = 'insufficient_privilege'; END $$",
+                f"CREATE OR REPLACE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE "
+                f"ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse_change()",
+            ]
+        try:
+            self.store.create(statements)
+        except STORE_ERRORS as e:
+            raise StoreUnavailableError(f"the audit chain is unavailable: {e}") from e
 
     # --- reading ----------------------------------------------------------------
 
     def head(self) -> ChainHead:
-        with self.db.transaction(commit=False) as cursor:
-            return head_of(self._last(cursor))
+        with self.store.reading() as cur:
+            return head_of(self._last(cur))
 
     def entries(self, upto: int) -> Iterator[ChainEntry]:
         """Every entry up to ``upto``, in order, a page at a time."""
         after = -(2**62)
         while True:
-            with self.db.transaction(commit=False) as cursor:
-                self.db.execute(
-                    cursor,
-                    f"SELECT * FROM {TABLE} WHERE position > %s AND position <= %s "
-                    "ORDER BY position LIMIT %s",
+            with self.store.reading() as cur:
+                rows = cur.run(
+                    f"SELECT {', '.join(COLUMNS)} FROM {TABLE} "
+                    "WHERE position > %s AND position <= %s ORDER BY position LIMIT %s",
                     (after, upto, PAGE),
-                )
-                rows = [self._entry(row) for row in cursor.fetchall()]
-            yield from rows
-            if len(rows) < PAGE:
+                ).all()
+            entries = [_entry(row) for row in rows]
+            yield from entries
+            if len(entries) < PAGE:
                 return
-            after = rows[-1].position
+            after = entries[-1].position
 
     def locate(self, originator_id: UUID, version: int) -> int | None:
-        with self.db.transaction(commit=False) as cursor:
-            self.db.execute(
-                cursor,
+        with self.store.reading() as cur:
+            row = cur.run(
                 f"SELECT position FROM {TABLE} "
                 "WHERE originator_id = %s AND originator_version = %s",
-                (self.db.uuid(originator_id), version),
-            )
-            row = cursor.fetchone()
-            return None if row is None else int(row["position"])
+                (self.store.uuid(originator_id), version),
+            ).one()
+        return None if row is None else int(row[0])
 
     # --- writing ----------------------------------------------------------------
 
@@ -112,12 +114,14 @@ class ChainStore:
         while max_batches is None or batches < max_batches:
             try:
                 added = self._append_batch(batch)
-            except (IntegrityError, _HeadMoved):
+            except (_HeadMoved, psycopg.IntegrityError, sqlite3.IntegrityError):
                 # Another projector appended first: start again from its head.
                 conflicts += 1
                 if conflicts >= MAX_CONFLICTS:
                     break
                 continue
+            except STORE_ERRORS as e:
+                raise StoreUnavailableError(f"the audit chain is unavailable: {e}") from e
             done += added
             batches += 1
             if added < batch:
@@ -125,8 +129,8 @@ class ChainStore:
         return done
 
     def _append_batch(self, batch: int) -> int:
-        # Read first, then write: the write transaction holds the store's
-        # writer (on SQLite the only one), so it must not wait for a reader.
+        # Read first, then write: the write transaction must not wait for a
+        # reader while it holds the writer.
         head = self.head()
         notifications = self.recorder.select_notifications(
             start=head.position, limit=batch, inclusive_of_start=False
@@ -134,7 +138,7 @@ class ChainStore:
         rows = [
             (
                 e.position,
-                self.db.uuid(e.originator_id),
+                self.store.uuid(e.originator_id),
                 e.originator_version,
                 e.event_digest,
                 e.link,
@@ -144,30 +148,51 @@ class ChainStore:
         ]
         if not rows:
             return 0
-        with self.db.transaction(commit=True) as cursor:
-            if self.db.postgres:
-                cursor.execute(f"SELECT pg_advisory_xact_lock({_CHAIN_LOCK_KEY})")
-            if head_of(self._last(cursor)) != head:
-                raise _HeadMoved
-            cursor.executemany(
-                self.db.sql(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s)"), rows
-            )
+        with self._writing:
+            try:
+                with self._writer_connection().transaction() as cur:
+                    if self.store.backend != "sqlite":
+                        cur.run("SELECT pg_advisory_xact_lock(%s)", (lock_key("chain"),))
+                    if head_of(self._last(cur)) != head:
+                        raise _HeadMoved
+                    cur.append(TABLE, COLUMNS, rows)
+            except STORE_ERRORS:
+                self._drop_writer()
+                raise
         return len(rows)
 
-    def _last(self, cursor: Any) -> ChainEntry | None:
-        cursor.execute(f"SELECT * FROM {TABLE} ORDER BY position DESC LIMIT 1")
-        row = cursor.fetchone()
-        return None if row is None else self._entry(row)
+    def _writer_connection(self) -> Writer:
+        if self._writer is None:
+            self._writer = self.store.writer()
+        return self._writer
 
-    def _entry(self, row: Any) -> ChainEntry:
-        return ChainEntry(
-            position=int(row["position"]),
-            originator_id=self.db.to_uuid(row["originator_id"]),
-            originator_version=int(row["originator_version"]),
-            event_digest=bytes(row["event_digest"]),
-            link=bytes(row["link"]),
-            count=int(row["count"]),
-        )
+    def _drop_writer(self) -> None:
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(*STORE_ERRORS):  # a broken connection may fail again
+                writer.close()
+
+    def close(self) -> None:
+        with self._writing:
+            self._drop_writer()
+
+    def _last(self, cur: Cur) -> ChainEntry | None:
+        row = cur.run(
+            f"SELECT {', '.join(COLUMNS)} FROM {TABLE} ORDER BY position DESC LIMIT 1"
+        ).one()
+        return None if row is None else _entry(row)
+
+
+def _entry(row: tuple[Any, ...]) -> ChainEntry:
+    position, originator_id, version, digest, link, count = row
+    return ChainEntry(
+        position=int(position),
+        originator_id=as_uuid(originator_id),
+        originator_version=int(version),
+        event_digest=bytes(digest),
+        link=bytes(link),
+        count=int(count),
+    )
 
 
 def stored_events(recorder: ApplicationRecorder, upto: int | None = None) -> Iterator[Notification]:

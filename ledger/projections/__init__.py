@@ -33,6 +33,7 @@ from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.errors import StoreUnavailableError, UnknownAccountError
+from ledger.persistence.store import STORE_ERRORS, Cur, PostgresStore, Store, store_for
 from ledger.projections import balances, fifo, movements, requests, summary
 from ledger.projections.base import (
     ReadModel,
@@ -49,7 +50,6 @@ from ledger.projections.rows import (
     SummaryRow,
 )
 from ledger.projections.runner import Worker
-from ledger.projections.store import STORE_ERRORS, Cur, PostgresStore, Store, store_for
 
 log = logging.getLogger("ledger.projections")
 
@@ -80,7 +80,7 @@ class ReadModels:
         self.batch_size = batch_size
         self.rebuild_batch_size = rebuild_batch_size
         self.store: Store = store_for(ledger)
-        self.audit = Audit(ledger)
+        self.audit = Audit(ledger, self.store)
         self.models = [cls(self.store) for cls in MODEL_CLASSES]
         self.names: tuple[str, ...] = tuple(m.name for m in self.models)
         self._progress = threading.Condition()
@@ -461,6 +461,7 @@ class ReadModels:
 
     def close(self) -> None:
         self.stop()
+        self.audit.close()
         self.store.close()
 
 

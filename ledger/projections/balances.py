@@ -16,9 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import BalanceRow
-from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur
 from ledger.values import SubscriptionPeriod
 
 TABLE = "rm_balances"

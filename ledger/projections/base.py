@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
 
-from ledger.projections.store import ColumnTypes, Cur, Store
+from ledger.persistence.store import ColumnTypes, Cur, Store
 
 TRACKING_TABLE = "rm_tracking"
 

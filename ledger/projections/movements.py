@@ -21,9 +21,9 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import MovementRow
-from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
 
 TABLE = "rm_movements"
 ACCOUNTS = "rm_movement_accounts"

@@ -16,9 +16,9 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import RequestStatus, SupportRequest
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import RequestRow
-from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
 
 TABLE = "rm_requests"
 COLUMNS = (

@@ -29,8 +29,8 @@ from typing import Any
 
 import psycopg
 
+from ledger.persistence.store import PostgresStore, Store, Writer
 from ledger.projections.base import ReadModel, move_tracking, tracking_positions
-from ledger.projections.store import PostgresStore, Store, Writer
 
 log = logging.getLogger("ledger.projections")
 

@@ -20,10 +20,10 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_decimal, as_uuid
 from ledger.projections import fifo
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.fifo import Lot
-from ledger.projections.store import MAX_IN_LIST, ColumnTypes, Cur, as_decimal, as_uuid
 
 TABLE = "rm_summary"
 LOTS = "rm_summary_lots"

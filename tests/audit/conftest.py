@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +68,16 @@ def story(database_url: str) -> Iterator[Story]:
     audit.catch_up()
     yield Story(ledger, audit, database_url, customer_id, request_id)
     ledger.close()
+
+
+def tamper_sqlite(url: str, *statements: str, params: tuple[object, ...] = ()) -> None:
+    """Change a SQLite store from outside, as someone with the file would:
+    drop the append-only triggers, then run the statements."""
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    try:
+        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
+        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_delete")
+        for statement in statements:
+            conn.execute(statement, params)
+    finally:
+        conn.close()

@@ -3,6 +3,7 @@ rewrite of stored history found at its first position with its kind."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -10,14 +11,14 @@ from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import PersistenceError, StoredEvent
+from eventsourcing.persistence import StoredEvent
 
 from ledger.audit.chain import GENESIS, event_digest, next_link
 from ledger.audit.service import Audit
 from ledger.bootstrap import open_ledger
 from ledger.projections import ReadModels
 from ledger.settings import LedgerSettings
-from tests.audit.conftest import Story, tell_story
+from tests.audit.conftest import Story, tamper_sqlite, tell_story
 
 
 def test_an_untouched_store_verifies_with_its_head(story: Story) -> None:
@@ -59,11 +60,16 @@ def test_events_stored_after_the_head_are_counted_not_judged(story: Story) -> No
 
 
 def test_the_chain_table_refuses_updates_and_deletes(story: Story) -> None:
-    with (
-        pytest.raises(PersistenceError, match="append-only"),
-        story.audit.chain.db.transaction(commit=True) as cursor,
-    ):
-        cursor.execute("DELETE FROM ledger_chain")
+    writer = story.audit.store.writer()
+    try:
+        for statement in ("DELETE FROM ledger_chain", "UPDATE ledger_chain SET count = 0"):
+            with (
+                pytest.raises((sqlite3.DatabaseError, psycopg.Error), match="append-only"),
+                writer.transaction() as cur,
+            ):
+                cur.run(statement)
+    finally:
+        writer.close()
     assert story.audit.verify().ok
 
 
@@ -152,13 +158,12 @@ def test_a_changed_event_is_found_on_sqlite_too(story: Story) -> None:
     if not story.url.startswith("sqlite"):
         return  # the PostgreSQL variants are above
     p = _position_of(story, "CreditsRefunded")
-    with story.audit.chain.db.transaction(commit=True) as cursor:
-        cursor.execute("DROP TRIGGER stored_events_no_update")
-        cursor.execute(
-            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), "
-            "'\"amount\":10', '\"amount\":99') AS BLOB) WHERE rowid = ?",
-            (p,),
-        )
+    tamper_sqlite(
+        story.url,
+        "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), "
+        "'\"amount\":10', '\"amount\":99') AS BLOB) WHERE rowid = ?",
+        params=(p,),
+    )
     result = story.audit.verify()
 
     assert result.first_break is not None

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.cli import app
-from tests.audit.conftest import Story
+from tests.audit.conftest import Story, tamper_sqlite
 
 runner = CliRunner()
 
@@ -136,13 +136,12 @@ def _rewrite_amount(story: Story, position: int) -> None:
                 (old, new, position),
             )
         return
-    with story.audit.chain.db.transaction(commit=True) as cursor:
-        cursor.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
-        cursor.execute(
-            "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB) "
-            "WHERE rowid = ?",
-            (old, new, position),
-        )
+    tamper_sqlite(
+        story.url,
+        "UPDATE stored_events SET state = CAST(replace(CAST(state AS TEXT), ?, ?) AS BLOB) "
+        "WHERE rowid = ?",
+        params=(old, new, position),
+    )
 
 
 def _dt(value: str) -> datetime:

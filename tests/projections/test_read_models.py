@@ -10,8 +10,8 @@ import pytest
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.errors import StoreUnavailableError
+from ledger.persistence.store import SQLiteStore
 from ledger.projections import ReadModelBehindError, ReadModels
-from ledger.projections.store import SQLiteStore
 from ledger.settings import LedgerSettings
 from ledger.values import SubscriptionPeriod
 from tests.projections.story import FINANCE, HELPDESK, tell

@@ -1,7 +1,8 @@
-"""Where the read models live, and how the read side reaches the database.
+"""The ledger's own tables beside the events (the read models and the audit
+chain), and how they reach the database.
 
 Invariants owned here:
-- the read models live in the same database as the events: on PostgreSQL
+- these tables live in the same database as the events: on PostgreSQL
   the same database and schema as ``ledger_events``; on SQLite the same file
   as ``stored_events`` (so one backup holds both, and a wait-for-position
   check can look at the events and the tracking rows together);
@@ -62,10 +63,11 @@ class ColumnTypes:
     money: str
     bigint: str
     boolean: str
+    blob: str
 
 
-PG_TYPES = ColumnTypes("uuid", "timestamptz", "numeric(20, 2)", "bigint", "boolean")
-SQLITE_TYPES = ColumnTypes("TEXT", "TEXT", "TEXT", "INTEGER", "INTEGER")
+PG_TYPES = ColumnTypes("uuid", "timestamptz", "numeric(20, 2)", "bigint", "boolean", "bytea")
+SQLITE_TYPES = ColumnTypes("TEXT", "TEXT", "TEXT", "INTEGER", "INTEGER", "BLOB")
 
 
 class Cur:
@@ -496,7 +498,7 @@ class PostgresStore(Store):
 
 
 def store_for(ledger: Any) -> Store:
-    """The read side's store for a ``Ledger``, from the ledger's own factory."""
+    """The store of a ``Ledger``'s own tables, from the ledger's own factory."""
     datastore = ledger.factory.datastore
     recorder = ledger.recorder
     if hasattr(datastore, "schema"):
