@@ -37,12 +37,17 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# pgbench (the durable-insert baseline) comes from Debian's postgresql-contrib:
+# found on PATH or under /usr/lib/postgresql, else installed when run as root.
 bench: install
-	@if [ -e bench/__main__.py ]; then \
-		$(BIN)/python -m bench; \
-	else \
-		echo "bench: no bench/__main__.py yet, nothing to run"; \
+	@if ! command -v pgbench >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y postgresql-contrib || { apt-get update && apt-get install -y postgresql-contrib; }; \
+		else \
+			echo "bench: pgbench not found; install postgresql-contrib (falling back to pgserver's copy)" >&2; \
+		fi; \
 	fi
+	$(BIN)/python -m bench
 
 reliability: install
 	@if [ -d tests/reliability ]; then \

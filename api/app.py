@@ -20,14 +20,13 @@ from fastapi import FastAPI
 
 from api import problems
 from api.auth import KeyRing
-from api.deps import get_settings
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
 from api.routers import accounts, audit, invoices, operations, reports, requests
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.projections import ReadModels
-from ledger.settings import LedgerSettings
+from ledger.settings import LedgerSettings, load_settings
 
 DESCRIPTION = """
 The support-credit ledger's HTTP contract, version 1.
@@ -55,7 +54,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     """The API. ``settings`` default to the environment; a given ``ledger`` is
     used as is (and left open on shutdown: its owner closes it)."""
     if settings is None:
-        settings = get_settings()
+        settings = load_settings()
     # LEDGER_API_KEYS was validated with the settings; unset means no one gets in.
     keyring = KeyRing(settings.api_key_entries)
     chosen = settings
@@ -84,7 +83,9 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         lifespan=lifespan,
     )
     app.state.metrics = metrics = Metrics()
-    app.dependency_overrides[get_settings] = lambda: chosen
+    # Settings live on the app, not in a dependency override: FastAPI rebuilds
+    # every sub-dependency on every request while any override is set.
+    app.state.settings = chosen
     problems.install(app)
     for module in (accounts, invoices, requests, audit, reports, operations):
         app.include_router(module.router)

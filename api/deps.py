@@ -12,7 +12,6 @@ Invariants owned here:
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -22,16 +21,16 @@ from api.problems import NotAuthenticatedError
 from ledger.application import Ledger
 from ledger.permissions import Action, authorize
 from ledger.projections import ReadModels
-from ledger.settings import LedgerSettings, load_settings
+from ledger.settings import LedgerSettings
 from ledger.values import Actor
 
 MAX_POSITION = 2**53
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> LedgerSettings:
-    """The settings from the environment, read once; tests override this dependency."""
-    return load_settings()
+def get_settings(request: Request) -> LedgerSettings:
+    """The settings the app was built with (``create_app``)."""
+    settings: LedgerSettings = request.app.state.settings
+    return settings
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -81,8 +80,12 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         max_length=200,
+        # Visible ASCII and spaces: a control character in a key is refused (422),
+        # never stored in a receipt.
+        pattern=r"^[\x20-\x7e]+$",
         description=(
-            "Scoped per API key. A retry with the same key and the same command "
+            "Scoped per API key (visible ASCII, at most 200 characters). "
+            "A retry with the same key and the same command "
             "returns the first answer and writes nothing; the same key with "
             "another command or body is 422. A refused command stores nothing, "
             "so its retry is evaluated again."

@@ -1,18 +1,27 @@
-"""Run every benchmark present: ``python -m bench [NAME ...]``."""
+"""Run every benchmark present: ``python -m bench [NAME ...]``.
+
+``rebuild`` (read-model rebuild vs raw read), ``throughput`` (HTTP writes vs
+pgbench, reads vs a bare endpoint, in-process commands, memory, profiles)
+and ``history`` (load time by history length). Each starts its own
+throwaway PostgreSQL unless ``LEDGER_BENCH_DATABASE_URL`` is set.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+import time
 
-BENCHMARKS = ("rebuild",)
+BENCHMARKS = ("rebuild", "throughput", "history")
 
 
 def main(argv: list[str]) -> int:
     names = argv or list(BENCHMARKS)
     for name in names:
+        started = time.perf_counter()
         module = importlib.import_module(f"bench.{name}")
         module.main()
+        print(f"bench {name}: {time.perf_counter() - started:.0f} s")
     return 0
 
 
