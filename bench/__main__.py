@@ -2,7 +2,8 @@
 
 ``rebuild`` (read-model rebuild vs raw read), ``throughput`` (HTTP writes vs
 pgbench, reads vs a bare endpoint, in-process commands, memory, profiles)
-and ``history`` (load time by history length). Each starts its own
+``history`` (load time by history length) and ``verify`` (audit chain
+verification vs a raw scan). Each starts its own
 throwaway PostgreSQL unless ``LEDGER_BENCH_DATABASE_URL`` is set.
 """
 
@@ -12,7 +13,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("rebuild", "throughput", "history")
+BENCHMARKS = ("rebuild", "verify", "throughput", "history")
 
 
 def main(argv: list[str]) -> int:

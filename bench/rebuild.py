@@ -17,15 +17,13 @@ rebuild" of ``bench/results.md``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import database, save_json, save_section, table
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
@@ -44,18 +42,6 @@ TARGET_RATE = 10_000
 FINANCE = Actor(Role.FINANCE, "bench")
 HELPDESK = Actor(Role.HELPDESK, "bench")
 SPECIALIST = Actor(Role.SPECIALIST, "bench")
-
-
-@contextmanager
-def database() -> Iterator[str]:
-    url = os.environ.get("LEDGER_BENCH_DATABASE_URL")
-    if url:
-        yield url
-        return
-    from tests.pg import provision_postgres
-
-    with provision_postgres() as url:
-        yield url
 
 
 def write_events(ledger: Ledger, target: int) -> int:
@@ -106,35 +92,27 @@ def raw_read(ledger: Ledger) -> tuple[int, float]:
 
 
 def save_results(figures: dict[str, Any]) -> None:
-    results_json = HERE / "results.json"
-    results = json.loads(results_json.read_text()) if results_json.exists() else {}
-    results.update(figures)
-    results_json.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-
-    section = (
-        "## Read-model rebuild (PostgreSQL)\n\n"
+    save_json(figures)
+    save_section(
+        "Read-model rebuild (PostgreSQL)",
         f"Measured {figures['rebuild_measured_at']} on {os.cpu_count()} CPUs, "
         f"{figures['rebuild_log_events']} events in the log.\n\n"
-        "| measure | events/s |\n|---|---|\n"
-        f"| raw read + decode of the whole log | {figures['raw_read_events_per_s']:,.0f} |\n"
-        f"| `rebuild()` of all read models (log events / s) | "
-        f"{figures['rebuild_events_per_s']:,.0f} |\n\n"
-        f"Ratio rebuild / raw read: **{figures['rebuild_vs_raw_read']:.2f}** "
+        + table(
+            ("measure", "events/s"),
+            [
+                ("raw read + decode of the whole log", f"{figures['raw_read_events_per_s']:,.0f}"),
+                (
+                    "`rebuild()` of all read models (log events / s)",
+                    f"{figures['rebuild_events_per_s']:,.0f}",
+                ),
+            ],
+        )
+        + f"\nRatio rebuild / raw read: **{figures['rebuild_vs_raw_read']:.2f}** "
         f"(target: rebuild >= {TARGET_RATE:,} events/s: "
         f"{'met' if figures['rebuild_events_per_s'] >= TARGET_RATE else 'NOT met'}).\n"
         "A rebuild reads only the events the read models use (topic filter) and "
-        f"commits every {figures['rebuild_batch_size']} of them per read model.\n"
+        f"commits every {figures['rebuild_batch_size']} of them per read model.\n",
     )
-    results_md = HERE / "results.md"
-    text = results_md.read_text() if results_md.exists() else "# Benchmark results\n\n"
-    marker = "## Read-model rebuild (PostgreSQL)"
-    if marker in text:
-        before, _, after = text.partition(marker)
-        rest = after.split("\n## ", 1)
-        text = before + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    results_md.write_text(text)
 
 
 def main() -> None:
