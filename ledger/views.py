@@ -58,7 +58,9 @@ class AccountView:
 
 
 @dataclass(frozen=True)
-class RequestView:
+class RequestState:
+    """A request's state: what the helpdesk sees of it, wherever it is read from."""
+
     request_id: UUID
     customer_id: str
     category: str
@@ -74,6 +76,12 @@ class RequestView:
     third_party: bool
     opened_at: datetime
     closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RequestView(RequestState):
+    """A request replayed from the event store, at its aggregate version."""
+
     version: int
 
 

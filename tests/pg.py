@@ -125,6 +125,13 @@ def _admin_connection(url: str) -> psycopg.Connection[TupleRow]:
 @contextmanager
 def _pgserver_cluster() -> Iterator[str]:
     """Start a throwaway cluster in /tmp/ledger-pg-*; yield its admin URL; stop and delete it."""
+    with _pgserver_cluster_in() as (admin_url, _pgdata):
+        yield admin_url
+
+
+@contextmanager
+def _pgserver_cluster_in() -> Iterator[tuple[str, Path]]:
+    """`_pgserver_cluster`, also yielding the cluster's data directory."""
     try:
         with warnings.catch_warnings():
             # platformdirs warns at import when XDG_RUNTIME_DIR is unset (it falls back to /tmp).
@@ -148,13 +155,14 @@ def _pgserver_cluster() -> Iterator[str]:
                 f"{ENV_VAR} is unset and pgserver could not start a cluster in {pgdata}: "
                 f"{error!r}{_log_tail(pgdata)}"
             ) from error
-        yield make_url(
+        url = make_url(
             host=str(info.socket_dir or info.hostname),
             port=str(info.port or 5432),
             user=server.postgres_user,
             password="",
             dbname="postgres",
         )
+        yield url, pgdata
     finally:
         try:
             if server is not None:
@@ -189,3 +197,72 @@ def _log_tail(pgdata: Path, lines: int = 20) -> str:
     except OSError:
         return ""
     return "\nserver log (last lines):\n" + "\n".join(tail)
+
+
+class ControlledPostgres:
+    """A throwaway pgserver cluster of this process's own that a test may stop
+    and start again: same data directory, same socket directory, same URL.
+
+    Only this cluster is ever stopped: its data directory was created here, and
+    `pg_ctl -D` addresses nothing else.
+    """
+
+    def __init__(self, pgdata: Path, socket_dir: str, port: str, user: str) -> None:
+        self.pgdata = pgdata
+        self.socket_dir = socket_dir
+        self.url = make_url(host=socket_dir, port=port, user=user, password="", dbname="postgres")
+
+    def _pg_ctl(self, *args: str, timeout_s: float) -> None:
+        from pgserver._commands import POSTGRES_BIN_PATH
+
+        user = "pgserver" if os.geteuid() == 0 else None
+        subprocess.run(
+            [str(POSTGRES_BIN_PATH / "pg_ctl"), "-D", str(self.pgdata), *args],
+            user=user,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=timeout_s + 10,
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: sessions are disconnected, open transactions rolled back."""
+        timeout = str(PG_CTL_STOP_TIMEOUT_S)
+        self._pg_ctl("-m", "fast", "-w", "-t", timeout, "stop", timeout_s=PG_CTL_STOP_TIMEOUT_S)
+
+    def start(self) -> None:
+        """Start again on the same socket directory, as pgserver first did."""
+        self._pg_ctl(
+            "-w",
+            "-t",
+            str(PG_CTL_STOP_TIMEOUT_S),
+            "-o",
+            '-h ""',
+            "-o",
+            f"-k {self.socket_dir}",
+            "-l",
+            str(self.pgdata / "log"),
+            "start",
+            timeout_s=PG_CTL_STOP_TIMEOUT_S,
+        )
+
+    def is_running(self) -> bool:
+        try:
+            with psycopg.connect(self.url, connect_timeout=2):
+                return True
+        except psycopg.OperationalError:
+            return False
+
+
+@contextmanager
+def controlled_postgres() -> Iterator[ControlledPostgres]:
+    """A pgserver cluster of its own (never `LEDGER_TEST_DATABASE_URL`'s server,
+    which a test must not stop); stopped and deleted on exit."""
+    with _pgserver_cluster_in() as (admin_url, pgdata):
+        parts = split_url(admin_url)
+        server = ControlledPostgres(pgdata, parts["host"], parts["port"], parts["user"])
+        try:
+            yield server
+        finally:
+            if not server.is_running():
+                server.start()  # so that pgserver's own clean-up stops and deletes it

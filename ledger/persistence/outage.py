@@ -71,4 +71,3 @@ def bound_outage_waits(datastore: PostgresDatastore) -> None:
             raise
 
     setattr(datastore, "get_connection", get_connection)  # noqa: B010 - on this instance only
-

@@ -457,6 +457,9 @@ class PostgresStore(Store):
                     min_size=1,
                     max_size=READ_POOL_SIZE,
                     configure=configure,
+                    # After a database restart the pooled connections are dead:
+                    # each is checked as it is taken and replaced, not handed out.
+                    check=psycopg_pool.ConnectionPool.check_connection,
                     timeout=CONNECT_TIMEOUT_S,
                     open=False,
                 )

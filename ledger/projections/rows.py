@@ -10,6 +10,7 @@ from uuid import UUID
 
 from ledger.errors import StoreUnavailableError
 from ledger.values import SubscriptionPeriod
+from ledger.views import RequestState
 
 
 class ReadModelBehindError(StoreUnavailableError):
@@ -58,22 +59,10 @@ class MovementRow:
 
 
 @dataclass(frozen=True)
-class RequestRow:
-    request_id: UUID
-    customer_id: str
-    category: str
-    subject: str
-    status: str
-    price: int | None
-    agreed_price: int | None
-    charged: int | None
-    refunded: int
-    revisions: int
-    from_version: str | None
-    to_version: str | None
-    third_party: bool
-    opened_at: datetime
-    closed_at: datetime | None
+class RequestRow(RequestState):
+    """A request as the requests read model holds it, with the position of
+    its last event."""
+
     position: int
 
 
