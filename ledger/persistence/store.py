@@ -19,6 +19,7 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import queue
 import sqlite3
@@ -40,7 +41,7 @@ from ledger.errors import StoreUnavailableError
 
 CONNECT_TIMEOUT_S = 5
 SQLITE_LOCK_TIMEOUT_S = 10
-READ_POOL_SIZE = 4
+READ_POOL_SIZE = 10
 # PostgreSQL caps the number of values bound in one statement; SQLite too.
 MAX_IN_LIST = 500
 
@@ -187,8 +188,9 @@ class Store(ABC):
 
     # --- connections ----------------------------------------------------------
     @abstractmethod
-    def read(self) -> Any:  # a context manager yielding a Cur in a read snapshot
-        ...
+    def read(self, *, snapshot: bool = True) -> Any:
+        """A context manager yielding a Cur: in one read snapshot, or (for a
+        single statement) without a transaction around it."""
 
     @abstractmethod
     def writer(self) -> Writer: ...
@@ -201,10 +203,11 @@ class Store(ABC):
 
     # --- helpers shared by both -----------------------------------------------
     @contextmanager
-    def reading(self) -> Iterator[Cur]:
-        """A read snapshot; database errors become ``StoreUnavailableError``."""
+    def reading(self, *, snapshot: bool = True) -> Iterator[Cur]:
+        """A read (``snapshot=False``: one statement, no transaction, one round
+        trip); database errors become ``StoreUnavailableError``."""
         try:
-            with self.read() as cur:
+            with self.read(snapshot=snapshot) as cur:
                 yield cur
         except STORE_ERRORS as e:
             raise StoreUnavailableError(f"the read models are unavailable: {e}") from e
@@ -315,7 +318,8 @@ class SQLiteStore(Store):
         return f"DELETE FROM {table}"
 
     @contextmanager
-    def read(self) -> Iterator[Cur]:
+    def read(self, *, snapshot: bool = True) -> Iterator[Cur]:
+        # SQLite reads are local: a snapshot costs nothing, so always take one.
         try:
             conn = self._idle.get_nowait()
         except queue.Empty:
@@ -457,9 +461,6 @@ class PostgresStore(Store):
                     min_size=1,
                     max_size=READ_POOL_SIZE,
                     configure=configure,
-                    # After a database restart the pooled connections are dead:
-                    # each is checked as it is taken and replaced, not handed out.
-                    check=psycopg_pool.ConnectionPool.check_connection,
                     timeout=CONNECT_TIMEOUT_S,
                     open=False,
                 )
@@ -467,12 +468,25 @@ class PostgresStore(Store):
             return self._pool
 
     @contextmanager
-    def read(self) -> Iterator[Cur]:
-        with self._read_pool().connection() as conn, conn.transaction(), conn.cursor() as raw:
-            # One snapshot for every statement of the read (the summary's
-            # counters and its lots agree with each other).
-            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            yield Cur(raw, sqlite=False)
+    def read(self, *, snapshot: bool = True) -> Iterator[Cur]:
+        pool = self._read_pool()
+        try:
+            with pool.connection() as conn, conn.cursor() as raw:
+                if not snapshot:  # autocommit: the statement is its own transaction
+                    yield Cur(raw, sqlite=False)
+                    return
+                with conn.transaction():
+                    # One snapshot for every statement of the read (the
+                    # summary's counters and its lots agree with each other).
+                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    yield Cur(raw, sqlite=False)
+        except STORE_ERRORS:
+            # After a database restart the idle connections are dead: drop
+            # them all now (a broken one is never handed out again), rather
+            # than pinging every connection on every read.
+            with contextlib.suppress(*STORE_ERRORS):
+                pool.check()
+            raise
 
     def writer(self) -> Writer:
         return _PostgresWriter(self.kwargs)

@@ -254,7 +254,7 @@ class ReadModels:
     # --- reading ----------------------------------------------------------------
 
     def balance(self, customer_id: str) -> BalanceRow | None:
-        with self.store.reading() as cur:
+        with self.store.reading(snapshot=False) as cur:
             row = cur.run(
                 f"SELECT {balances.COLUMNS} FROM {balances.TABLE} WHERE account_id = %s",
                 (self.store.uuid(account_id_for(customer_id)),),
@@ -322,7 +322,7 @@ class ReadModels:
             after = page[-1].position
 
     def request(self, request_id: UUID) -> RequestRow | None:
-        with self.store.reading() as cur:
+        with self.store.reading(snapshot=False) as cur:
             row = cur.run(
                 f"SELECT {requests.COLUMNS} FROM {requests.TABLE} WHERE request_id = %s",
                 (self.store.uuid(request_id),),
