@@ -35,9 +35,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[int]:
-    """Start ``command``; yield its pid once ``/healthz`` answers; stop it (SIGINT,
-    then SIGKILL of its process group after ``STOP_TIMEOUT_S``)."""
+def _process(
+    command: list[str], env: dict[str, str], log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``command`` with its output in ``log``; stop it on exit (SIGINT, then
+    SIGKILL of its process group after ``STOP_TIMEOUT_S``)."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             command,
@@ -48,8 +50,7 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
             start_new_session=True,
         )
         try:
-            _wait_ready(process, port, log)
-            yield process.pid
+            yield process
         finally:
             process.send_signal(signal.SIGINT)
             try:
@@ -60,30 +61,21 @@ def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Ite
 
 
 @contextmanager
+def server(command: list[str], env: dict[str, str], port: int, log: Path) -> Iterator[int]:
+    """Start ``command``; yield its pid once ``/healthz`` answers."""
+    with _process(command, env, log) as process:
+        _wait_ready(process, port, log)
+        yield process.pid
+
+
+@contextmanager
 def background(command: list[str], env: dict[str, str], log: Path) -> Iterator[int]:
-    """Run ``command`` (no port: e.g. ``ledger project``) for the duration; stop it
-    like ``server`` does."""
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command,
-            env={**os.environ, **env},
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            time.sleep(1.0)
-            if process.poll() is not None:
-                raise RuntimeError(f"{command[0]} exited ({process.returncode}); see {log}")
-            yield process.pid
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(STOP_TIMEOUT_S)
+    """Run ``command`` (no port: e.g. ``ledger project``) for the duration."""
+    with _process(command, env, log) as process:
+        time.sleep(1.0)
+        if process.poll() is not None:
+            raise RuntimeError(f"{command[0]} exited ({process.returncode}); see {log}")
+        yield process.pid
 
 
 def _wait_ready(process: subprocess.Popen[bytes], port: int, log: Path) -> None:
