@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -646,13 +646,11 @@ class Ledger(Application[UUID]):
         Raises ``UnknownAccountError`` (also when it did not exist yet)."""
         if as_of.tzinfo is None:
             raise InvalidInputError("as_of", "as_of needs a time zone offset")
-        account_id = account_id_for(customer_id)
-        version = self._read(lambda: self._last_version_at(account_id, as_of))
-        if version is None:
-            raise UnknownAccountError(customer_id)
         account = self._read(
-            lambda: self._get(CustomerAccount, account_id, customer_id, version=version)
+            lambda: _replay_until(self.events.get(account_id_for(customer_id)), as_of)
         )
+        if not isinstance(account, CustomerAccount):
+            raise UnknownAccountError(customer_id)
         return views.account_view(account, self.calendar.local_date(as_of))
 
     def get_request(self, request_id: UUID) -> views.RequestView:
@@ -790,13 +788,15 @@ class Ledger(Application[UUID]):
     def _invoice(self, invoice_id: UUID) -> Invoice:
         return self._get(Invoice, invoice_id, str(invoice_id))
 
-    def _last_version_at(self, aggregate_id: UUID, at: datetime) -> int | None:
-        version = None
-        for event in self.events.get(aggregate_id):
-            if event.timestamp > at:  # type: ignore[attr-defined]
-                break
-            version = event.originator_version
-        return version
+
+def _replay_until(events: Iterable[Any], at: datetime) -> Any:
+    """The aggregate as its events made it up to ``at`` (one pass over them)."""
+    aggregate = None
+    for event in events:
+        if event.timestamp > at:
+            break
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _package(package: int | None, credits: int | None, amount_usd: Decimal | str | None) -> Package:

@@ -29,10 +29,6 @@ class Actor:
     def __str__(self) -> str:
         return f"{self.role.value}:{self.name}"
 
-    @classmethod
-    def system(cls) -> Actor:
-        return cls(Role.ADMIN, "system")
-
 
 @dataclass(frozen=True)
 class SubscriptionPeriod:
