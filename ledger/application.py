@@ -715,9 +715,10 @@ class Ledger(Application[UUID]):
     ) -> R:
         authorize(actor, action)
         scope = str(actor)
-        fingerprint = _fingerprint(action, arguments)
+        fingerprint = ""
         if idempotency_key is not None:
             _check_key(idempotency_key)
+            fingerprint = _fingerprint(action, arguments)
         for attempt in range(1, self.max_attempts + 1):
             try:
                 if idempotency_key is not None:
@@ -744,9 +745,8 @@ class Ledger(Application[UUID]):
 
     def _replay(self, scope: str, key: str, fingerprint: str) -> Any:
         receipt_id = receipt_id_for(scope, key)
-        try:
-            receipt: Aggregate = self.repository.get(receipt_id)
-        except AggregateNotFoundError:
+        receipt = self._load(receipt_id)
+        if receipt is None:
             return None
         assert isinstance(receipt, CommandReceipt)
         if receipt.fingerprint != fingerprint:
@@ -765,10 +765,8 @@ class Ledger(Application[UUID]):
     def _get(
         self, cls: type[A], aggregate_id: UUID, label: str, *, version: int | None = None
     ) -> A:
-        try:
-            aggregate: Aggregate | None = self.repository.get(aggregate_id, version=version)
-        except AggregateNotFoundError:
-            aggregate = None
+        snapshotted = cls in (self.snapshotting_intervals or {})
+        aggregate = self._load(aggregate_id, version=version, snapshots=snapshotted)
         if not isinstance(aggregate, cls):
             raise {
                 CustomerAccount: UnknownAccountError,
@@ -776,6 +774,28 @@ class Ledger(Application[UUID]):
                 Invoice: UnknownInvoiceError,
             }[cls](label)
         return aggregate
+
+    def _load(
+        self, aggregate_id: UUID, *, version: int | None = None, snapshots: bool = False
+    ) -> Aggregate | None:
+        """The aggregate, or ``None`` when it has no events.
+
+        The types in ``snapshotting_intervals`` (accounts) go through the
+        library's repository: its snapshots, and its cache of aggregates when
+        configured (``ledger.bootstrap``), brought up to date by one query for
+        newer events on every load. The others never have snapshots: their
+        events are read and replayed directly, without the snapshot lookup.
+        """
+        if snapshots:
+            try:
+                found: Aggregate = self.repository.get(
+                    aggregate_id, version=version, projector_func=_project
+                )
+            except AggregateNotFoundError:
+                return None
+            return found
+        replayed: Aggregate | None = _project(None, self.events.get(aggregate_id, lte=version))
+        return replayed
 
     def _account(self, customer_id: str) -> CustomerAccount:
         if not isinstance(customer_id, str) or not customer_id:
@@ -787,6 +807,15 @@ class Ledger(Application[UUID]):
 
     def _invoice(self, invoice_id: UUID) -> Invoice:
         return self._get(Invoice, invoice_id, str(invoice_id))
+
+
+def _project(aggregate: Any, events: Iterable[Any]) -> Any:
+    """The library's ``project_aggregate`` without its per-event ``isinstance``
+    check against a runtime protocol (a tenth of a charge's CPU time, measured):
+    every event here is one of our aggregates' own."""
+    for event in events:
+        aggregate = event.mutate(aggregate)
+    return aggregate
 
 
 def _replay_until(events: Iterable[Any], at: datetime) -> Any:

@@ -4,17 +4,35 @@
   ``UPDATE`` and ``DELETE`` (and, on PostgreSQL, ``TRUNCATE``) of stored
   events, so a correction can only ever be a new event;
 - ``positions_of()``: the global position of each event of one aggregate,
-  for histories and to answer a repeated idempotent command.
+  for histories and to answer a repeated idempotent command;
+- on PostgreSQL, an append is **one** statement and one round trip: a
+  function takes the library's table lock, notifies and inserts, in the
+  statement's own transaction. The library sends the same statements in a
+  pipeline with two synchronisations, and holds the table lock (which
+  serialises every writer) while the answer of the first travels back to
+  Python and the COMMIT travels to the server, GIL waits included. Here the
+  lock is held only for the server's own work: the insert and the durable
+  commit. Same lock, same order of positions (insert order is commit
+  order), same unique key on (aggregate, version).
 
 Selected through the library's ``APPLICATION_RECORDER_TOPIC``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
+from eventsourcing.persistence import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
 APPEND_ONLY_MESSAGE = "the event store is append-only"
@@ -61,10 +79,54 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 function=function,
             ),
         ]
+        append = Identifier(f"{self.events_table_name}_append")
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE OR REPLACE FUNCTION {schema}.{append}(events {schema}.{event_type}[]) "
+                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
+                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
+                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
+                "NOTIFY {channel}; "
+                "RETURN QUERY INSERT INTO {schema}.{table} "
+                "(originator_id, originator_version, topic, state) "
+                "SELECT originator_id, originator_version, topic, state "
+                "FROM unnest(events) WITH ORDINALITY ORDER BY ordinality "
+                "RETURNING notification_id; "
+                "END $$"
+            ).format(
+                schema=schema,
+                append=append,
+                event_type=Identifier(self.stored_event_type_name),
+                lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
+                table=table,
+                channel=Identifier(self.channel_name),
+            )
+        )
+        self._append = SQL("SELECT appended FROM {schema}.{append}(%s) AS appended").format(
+            schema=schema, append=append
+        )
         self._select_positions = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s"
         ).format(schema=schema, table=table)
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """Append in one statement; the positions, in the order of ``stored_events``.
+        A clash on (aggregate, version) raises ``IntegrityError`` and stores nothing."""
+        if kwargs.get("tracking") is not None:
+            raise ProgrammingError("the application recorder records no tracking")
+        if not stored_events:
+            return []
+        rows = [
+            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+            for e in stored_events
+        ]
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._append, (rows,), prepare=True)
+            return [row["appended"] for row in curs.fetchall()]
 
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
         """The global position of each stored version of one aggregate."""
