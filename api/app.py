@@ -63,7 +63,9 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own = ledger is None
         app.state.ledger = the_ledger = ledger or open_ledger(chosen)
-        app.state.read_models = read_models = ReadModels(the_ledger)
+        app.state.read_models = read_models = ReadModels(
+            the_ledger, read_timeout_s=chosen.read_timeout_s
+        )
         app.state.keyring = keyring
         if chosen.in_process_projections:
             read_models.start()

@@ -1,6 +1,14 @@
-"""The read baseline: a bare FastAPI endpoint doing one primary-key SELECT
-on the balances table, on a psycopg pool; no auth, no middleware, no read
-model. Run it exactly like the API (uvicorn factory mode, same workers):
+"""The HTTP baselines: bare FastAPI endpoints on a psycopg pool of
+autocommit connections (one statement, one round trip: no BEGIN and COMMIT
+around it); no auth, no middleware, no read model, no event store.
+
+- ``GET /bare/{account_id}``: one primary-key SELECT on the balances table
+  (the read baseline);
+- ``POST /bare-insert/{value}``: one durable single-row INSERT, the
+  statement pgbench runs (the ceiling of any HTTP write on this stack and
+  machine: a command that must store anything cannot beat it).
+
+Run it exactly like the API (uvicorn factory mode, same workers):
 
     BENCH_DATABASE_URL=... uvicorn bench.bare_app:create_app --factory
 """
@@ -23,7 +31,9 @@ def create_app() -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.pool = pool = ConnectionPool(url, min_size=2, max_size=POOL_MAX, open=True)
+        app.state.pool = pool = ConnectionPool(
+            url, min_size=2, max_size=POOL_MAX, kwargs={"autocommit": True}, open=True
+        )
         try:
             yield
         finally:
@@ -42,6 +52,16 @@ def create_app() -> FastAPI:
         if row is None:
             raise HTTPException(404)
         return {"customer_id": row[0], "balance": row[1]}
+
+    @app.post("/bare-insert/{value}")
+    def insert(value: int, request: Request) -> dict[str, Any]:
+        pool: ConnectionPool = request.app.state.pool
+        with pool.connection() as conn:
+            row = conn.execute(
+                "INSERT INTO bench_t (v) VALUES (%s) RETURNING id", (value,)
+            ).fetchone()
+        assert row is not None  # an INSERT ... RETURNING returns its row
+        return {"id": row[0]}
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:

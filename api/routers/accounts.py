@@ -16,7 +16,6 @@ from api.deps import (
     LedgerDep,
     allowed,
     get_read_models,
-    get_settings,
 )
 from api.movements import Cursor, Limit, csv_response, movements_page
 from api.routers import READ, WRITE, problems
@@ -24,7 +23,6 @@ from api.timeparams import instant
 from ledger.errors import UnknownAccountError
 from ledger.permissions import Action
 from ledger.projections import ReadModels
-from ledger.settings import LedgerSettings
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -65,7 +63,6 @@ def get_account(
     actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
     ledger: LedgerDep,
     read_models: Annotated[ReadModels, Depends(get_read_models)],
-    settings: Annotated[LedgerSettings, Depends(get_settings)],
     as_of: AsOf = None,
     after: After = None,
 ) -> s.AccountOut:
@@ -74,7 +71,7 @@ def get_account(
     moment = instant("as_of", as_of)
     if moment is not None:
         return s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment)
-    read_models.wait_for(after, timeout_s=settings.read_timeout_s)
+    read_models.wait_for(after)
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)

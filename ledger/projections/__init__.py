@@ -64,6 +64,8 @@ REBUILD_BATCH_SIZE = 2000
 STOP_TIMEOUT_S = 10.0
 LOCK_WAIT_S = 10.0
 WAIT_POLL_S = 0.05
+# How long a read waits for ``?after=`` by default (the API passes its setting).
+READ_TIMEOUT_S = 5.0
 
 
 class ReadModels:
@@ -75,8 +77,10 @@ class ReadModels:
         *,
         batch_size: int = BATCH_SIZE,
         rebuild_batch_size: int = REBUILD_BATCH_SIZE,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.ledger = ledger
+        self.read_timeout_s = read_timeout_s
         self.batch_size = batch_size
         self.rebuild_batch_size = rebuild_batch_size
         self.store: Store = store_for(ledger)
@@ -195,12 +199,17 @@ class ReadModels:
                 self.start()
 
     def wait_for(
-        self, position: int | None, timeout_s: float = 5.0, names: Sequence[str] | None = None
+        self,
+        position: int | None,
+        timeout_s: float | None = None,
+        names: Sequence[str] | None = None,
     ) -> None:
         """Return once every read model in ``names`` has processed ``position``;
-        raise ``ReadModelBehindError`` after ``timeout_s``."""
+        raise ``ReadModelBehindError`` after ``timeout_s`` (default: ``read_timeout_s``)."""
         if position is None:
             return
+        if timeout_s is None:
+            timeout_s = self.read_timeout_s
         selected = [m.name for m in self._select(names)]
         deadline = time.monotonic() + timeout_s
         while True:
