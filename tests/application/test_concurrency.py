@@ -264,3 +264,20 @@ def test_two_ledgers_paying_one_invoice_at_once_add_its_credits_once(
     ]
     assert len(conflicts) == 1
     assert first.get_account(customer_id).balance == 160 == movement_sum(first, customer_id)
+
+
+def test_a_ledger_decides_on_what_another_ledger_wrote_since_it_cached_the_account(
+    make_ledger: LedgerFactory,
+) -> None:
+    # Each API process keeps accounts in memory (PostgreSQL): a load must still
+    # see every event another process appended since.
+    first, second = make_ledger(), make_ledger()
+    customer_id = funded_customer(first, PRICE)
+    cheap = open_request(first, customer_id, "installation")
+    assert first.get_account(customer_id).balance == PRICE  # now in first's cache
+    second.adjust_balance(customer_id, -PRICE, "drained elsewhere", actor=FINANCE)
+
+    assert first.get_account(customer_id).balance == 0
+    with pytest.raises(InsufficientCreditsError):
+        first.charge(cheap, actor=SPECIALIST)
+    assert movement_sum(first, customer_id) == 0

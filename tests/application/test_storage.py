@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -14,7 +15,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg import sql
 
 from ledger.aggregates import (
@@ -267,3 +268,52 @@ def test_a_version_one_request_opened_without_a_channel_is_read_as_helpdesk(
     )
     # The old request goes on living with today's code.
     assert fresh.charge(old_id, actor=SPECIALIST).balance == 80
+
+
+# --- the append: one statement, under the table lock --------------------------
+
+
+def _stored(originator_id: UUID, version: int) -> StoredEvent:
+    return StoredEvent(
+        originator_id=originator_id, originator_version=version, topic="test:Event", state=b"{}"
+    )
+
+
+@pytest.mark.postgres
+def test_an_append_returns_positions_in_order_and_a_clash_stores_none_of_its_events(
+    postgres_url: str,
+) -> None:
+    ledger = open_ledger(LedgerSettings(database_url=postgres_url, support_hours="24/7"))
+    try:
+        first, second = uuid4(), uuid4()
+        positions = ledger.recorder.insert_events([_stored(first, 1), _stored(second, 1)])
+        assert positions is not None and len(positions) == 2
+        assert positions[1] == positions[0] + 1
+
+        with pytest.raises(IntegrityError):  # second's version 1 exists
+            ledger.recorder.insert_events([_stored(first, 2), _stored(second, 1)])
+        assert [e.originator_version for e in ledger.recorder.select_events(first)] == [1]
+    finally:
+        ledger.close()
+
+
+@pytest.mark.postgres
+def test_an_append_waits_for_the_table_lock_so_positions_commit_in_order(
+    postgres_url: str,
+) -> None:
+    # Readers tail the log by position: a writer must not commit a position
+    # while another holds the lock with a lower one still uncommitted.
+    ledger = open_ledger(LedgerSettings(database_url=postgres_url, support_hours="24/7"))
+    done = threading.Event()
+    try:
+        with psycopg.connect(postgres_url, connect_timeout=10) as holder:
+            holder.execute("LOCK TABLE ledger_events IN EXCLUSIVE MODE")  # until commit
+            writer = threading.Thread(
+                target=lambda: (ledger.recorder.insert_events([_stored(uuid4(), 1)]), done.set())
+            )
+            writer.start()
+            assert not done.wait(0.5)  # blocked behind the lock
+        writer.join(10)
+        assert done.is_set()  # and through once it was released
+    finally:
+        ledger.close()
