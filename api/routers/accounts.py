@@ -18,6 +18,7 @@ from api.deps import (
     get_read_models,
 )
 from api.movements import Cursor, Limit, csv_response, movements_page
+from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from api.timeparams import instant
 from ledger.errors import UnknownAccountError
@@ -52,9 +53,11 @@ def open_account(
     actor: Annotated[Actor, Depends(allowed(Action.OPEN_ACCOUNT))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.AccountOpenedOut:
+) -> ModelJSON:
     result = ledger.open_account(body.customer_id, body.name, actor=actor, idempotency_key=key)
-    return s.AccountOpenedOut.model_validate(result, from_attributes=True)
+    return ModelJSON(
+        s.AccountOpenedOut.model_validate(result, from_attributes=True), status_code=201
+    )
 
 
 @router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
@@ -65,17 +68,17 @@ def get_account(
     read_models: Annotated[ReadModels, Depends(get_read_models)],
     as_of: AsOf = None,
     after: After = None,
-) -> s.AccountOut:
+) -> ModelJSON:
     """Now: from the balances read model (honours ``?after=``). With ``?as_of=``:
     replayed from the event store (``after`` is then not needed)."""
     moment = instant("as_of", as_of)
     if moment is not None:
-        return s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment)
+        return ModelJSON(s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment))
     read_models.wait_for(after)
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return s.account_from_row(row, ledger.calendar.local_date(ledger.clock()))
+    return ModelJSON(s.account_from_row(row, ledger.calendar.local_date(ledger.clock())))
 
 
 @router.get(
@@ -90,15 +93,17 @@ def account_movements(
     page_after: Cursor = 0,
     limit: Limit = 100,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> s.MovementsOut | StreamingResponse:
+) -> ModelJSON | StreamingResponse:
     """The account's credit movements, oldest first (JSON paged, or CSV streamed)."""
     if read_models.balance(customer_id) is None:
         raise UnknownAccountError(customer_id)
     if format == "csv":
         return csv_response(read_models.iter_movements(customer_id=customer_id))
-    return movements_page(
-        read_models.movements(customer_id=customer_id, after_position=page_after, limit=limit),
-        limit,
+    return ModelJSON(
+        movements_page(
+            read_models.movements(customer_id=customer_id, after_position=page_after, limit=limit),
+            limit,
+        )
     )
 
 
@@ -111,14 +116,14 @@ def account_statement(
     read_models: Annotated[ReadModels, Depends(get_read_models)],
     since: AsOf = None,
     until: AsOf = None,
-) -> s.StatementOut:
+) -> ModelJSON:
     """Opening balance, every movement in ``since`` <= at < ``until``, closing
     balance, the chain head at the time of issue and the statement's digest;
     from the event store. ``ledger verify-statement FILE`` checks it later."""
     statement = read_models.audit.statement(
         customer_id, instant("since", since), instant("until", until)
     )
-    return s.StatementOut.model_validate(statement.to_json())
+    return ModelJSON(s.StatementOut.model_validate(statement.to_json()))
 
 
 @router.post(
@@ -133,7 +138,7 @@ def issue_invoice(
     actor: Annotated[Actor, Depends(allowed(Action.ISSUE_INVOICE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.InvoiceOut:
+) -> ModelJSON:
     result = ledger.issue_invoice(
         customer_id,
         package=body.package,
@@ -142,7 +147,7 @@ def issue_invoice(
         actor=actor,
         idempotency_key=key,
     )
-    return s.invoice_out(result)
+    return ModelJSON(s.invoice_out(result), status_code=201)
 
 
 @router.post(
@@ -154,11 +159,11 @@ def record_subscription(
     actor: Annotated[Actor, Depends(allowed(Action.RECORD_SUBSCRIPTION))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.SubscriptionOut:
+) -> ModelJSON:
     result = ledger.record_subscription(
         customer_id, body.valid_from, body.valid_until, actor=actor, idempotency_key=key
     )
-    return s.SubscriptionOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.SubscriptionOut.model_validate(result, from_attributes=True))
 
 
 @router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
@@ -168,8 +173,8 @@ def adjust_balance(
     actor: Annotated[Actor, Depends(allowed(Action.ADJUST_BALANCE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.BalanceOut:
+) -> ModelJSON:
     result = ledger.adjust_balance(
         customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
     )
-    return s.BalanceOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.BalanceOut.model_validate(result, from_attributes=True))

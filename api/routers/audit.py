@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from api import schemas as s
 from api.deps import CaughtUp, allowed, get_read_models
 from api.movements import Cursor, Limit, csv_response, movements_page
+from api.responses import ModelJSON
 from api.routers import READ, problems
 from api.timeparams import instant
 from ledger.permissions import Action
@@ -41,7 +42,7 @@ def audit_movements(
     page_after: Cursor = 0,
     limit: Limit = 100,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
-) -> s.MovementsOut | StreamingResponse:
+) -> ModelJSON | StreamingResponse:
     """Filtered by customer and time range (``since`` ≤ at < ``until``)."""
     start, end = instant("since", since), instant("until", until)
     if format == "csv":
@@ -51,27 +52,29 @@ def audit_movements(
     rows = read_models.movements(
         customer_id=customer_id, since=start, until=end, after_position=page_after, limit=limit
     )
-    return movements_page(rows, limit)
+    return ModelJSON(movements_page(rows, limit))
 
 
 @router.get("/verify", response_model=s.VerificationOut, responses=problems(503))
 def verify_ledger(
     actor: Annotated[Actor, Depends(allowed(Action.VERIFY_LEDGER))],
     read_models: Annotated[ReadModels, Depends(get_read_models)],
-) -> s.VerificationOut:
+) -> ModelJSON:
     """Recompute the hash chain from the event store and compare it with the
     recorded chain: ``ok`` with the head, or the first position where they
     disagree and how (changed, missing, inserted, reordered). Constant memory."""
     result = read_models.audit.verify()
     brk = result.first_break
-    return s.VerificationOut(
-        ok=result.ok,
-        head=s.ChainHeadOut(
-            position=result.head.position, count=result.head.count, hash=result.head.hash
-        ),
-        checked=result.checked,
-        unchained=result.unchained,
-        first_break=None
-        if brk is None
-        else s.ChainBreakOut(position=brk.position, kind=brk.kind, detail=brk.detail),
+    return ModelJSON(
+        s.VerificationOut(
+            ok=result.ok,
+            head=s.ChainHeadOut(
+                position=result.head.position, count=result.head.count, hash=result.head.hash
+            ),
+            checked=result.checked,
+            unchained=result.unchained,
+            first_break=None
+            if brk is None
+            else s.ChainBreakOut(position=brk.position, kind=brk.kind, detail=brk.detail),
+        )
     )

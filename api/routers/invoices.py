@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends
 
 from api import schemas as s
 from api.deps import IdempotencyKey, LedgerDep, allowed
+from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from ledger.permissions import Action
 from ledger.values import Actor
@@ -21,9 +22,9 @@ def get_invoice(
     invoice_id: UUID,
     actor: Annotated[Actor, Depends(allowed(Action.READ_INVOICE))],
     ledger: LedgerDep,
-) -> s.InvoiceViewOut:
+) -> ModelJSON:
     """An invoice, from the event store."""
-    return s.invoice_view_out(ledger.get_invoice(invoice_id))
+    return ModelJSON(s.invoice_view_out(ledger.get_invoice(invoice_id)))
 
 
 @router.post(
@@ -35,10 +36,10 @@ def pay_invoice(
     actor: Annotated[Actor, Depends(allowed(Action.RECORD_PAYMENT))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.InvoiceSettledOut:
+) -> ModelJSON:
     """Emits InvoicePaid and CreditsPurchased in one append; 409 if paid or voided."""
     result = ledger.pay_invoice(invoice_id, body.payment_ref, actor=actor, idempotency_key=key)
-    return s.InvoiceSettledOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.InvoiceSettledOut.model_validate(result, from_attributes=True))
 
 
 @router.post("/{invoice_id}/void", response_model=s.InvoiceSettledOut, responses=problems(*WRITE))
@@ -48,7 +49,7 @@ def void_invoice(
     actor: Annotated[Actor, Depends(allowed(Action.VOID_INVOICE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.InvoiceSettledOut:
+) -> ModelJSON:
     """Emits InvoiceVoided; 409 if already paid or voided."""
     result = ledger.void_invoice(invoice_id, body.reason, actor=actor, idempotency_key=key)
-    return s.InvoiceSettledOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.InvoiceSettledOut.model_validate(result, from_attributes=True))

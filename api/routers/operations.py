@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 from api import metrics as m
 from api import schemas as s
 from api.deps import LedgerDep, current_actor, get_read_models
+from api.responses import ModelJSON
 from api.routers import problems
 from ledger.errors import StoreUnavailableError
 from ledger.projections import ReadModels
@@ -19,32 +20,32 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/v1/support-hours", response_model=s.SupportHoursOut, responses=problems())
-def support_hours(
-    actor: Annotated[Actor, Depends(current_actor)], ledger: LedgerDep
-) -> s.SupportHoursOut:
+def support_hours(actor: Annotated[Actor, Depends(current_actor)], ledger: LedgerDep) -> ModelJSON:
     """Whether support is open now and when it next opens (null under 24/7)."""
     hours = ledger.support_hours()
-    return s.SupportHoursOut(
-        open=hours.open,
-        now=hours.now,
-        next_open=hours.next_open,
-        time_zone=hours.time_zone,
-        hours=hours.hours,
+    return ModelJSON(
+        s.SupportHoursOut(
+            open=hours.open,
+            now=hours.now,
+            next_open=hours.next_open,
+            time_zone=hours.time_zone,
+            hours=hours.hours,
+        )
     )
 
 
 @router.get("/healthz", response_model=s.HealthOut)
-def healthz() -> s.HealthOut:
+def healthz() -> ModelJSON:
     """Liveness: the process answers."""
-    return s.HealthOut(status="ok")
+    return ModelJSON(s.HealthOut(status="ok"))
 
 
 @router.get("/readyz", response_model=s.ReadyOut, responses={503: problems(503)[503]})
 def readyz(
     ledger: LedgerDep, read_models: Annotated[ReadModels, Depends(get_read_models)]
-) -> s.ReadyOut:
+) -> ModelJSON:
     """Readiness: the store answers (else 503); each read model's lag in events."""
-    return s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag())
+    return ModelJSON(s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag()))
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from api import schemas as s
 from api.deps import CaughtUp, allowed
+from api.responses import ModelJSON
 from api.routers import READ, problems
 from ledger.permissions import Action
 from ledger.values import Actor
@@ -19,7 +20,7 @@ router = APIRouter(prefix="/v1/reports", tags=["reports"])
 def summary(
     actor: Annotated[Actor, Depends(allowed(Action.READ_AUDIT))],
     read_models: CaughtUp,
-) -> s.SummaryOut:
+) -> ModelJSON:
     """Sold and received count paid invoices; outstanding = sold - charged +
     refunded + adjusted; liability values outstanding credits first-in first-out."""
-    return s.summary_out(read_models.summary())
+    return ModelJSON(s.summary_out(read_models.summary()))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 
 from api import schemas as s
 from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed
+from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from ledger.errors import UnknownRequestError
 from ledger.permissions import Action
@@ -31,20 +32,23 @@ def open_request(
     actor: Annotated[Actor, Depends(allowed(Action.OPEN_REQUEST))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
+) -> ModelJSON:
     """Priced by its category at opening (price null for complex_modification)."""
-    return _changed(
-        ledger.open_request(
-            body.customer_id,
-            body.category,
-            body.channel,
-            body.subject,
-            from_version=body.from_version,
-            to_version=body.to_version,
-            third_party=body.third_party,
-            actor=actor,
-            idempotency_key=key,
-        )
+    return ModelJSON(
+        _changed(
+            ledger.open_request(
+                body.customer_id,
+                body.category,
+                body.channel,
+                body.subject,
+                from_version=body.from_version,
+                to_version=body.to_version,
+                third_party=body.third_party,
+                actor=actor,
+                idempotency_key=key,
+            )
+        ),
+        status_code=201,
     )
 
 
@@ -53,12 +57,12 @@ def get_request(
     request_id: UUID,
     actor: Annotated[Actor, Depends(allowed(Action.READ_REQUEST))],
     read_models: CaughtUp,
-) -> s.RequestOut:
+) -> ModelJSON:
     """From the requests read model (honours ``?after=``)."""
     row = read_models.request(request_id)
     if row is None:
         raise UnknownRequestError(request_id)
-    return s.request_out(row)
+    return ModelJSON(s.request_out(row))
 
 
 @router.get("/{request_id}/history", response_model=s.HistoryOut, responses=problems(*READ))
@@ -66,9 +70,9 @@ def request_history(
     request_id: UUID,
     actor: Annotated[Actor, Depends(allowed(Action.READ_HISTORY))],
     ledger: LedgerDep,
-) -> s.HistoryOut:
+) -> ModelJSON:
     """Every event, oldest first, with the request's state right after it (event store)."""
-    return s.history_out(request_id, ledger.request_history(request_id))
+    return ModelJSON(s.history_out(request_id, ledger.request_history(request_id)))
 
 
 @router.post("/{request_id}/pre-quote", response_model=Changed, responses=problems(*WRITE))
@@ -78,9 +82,11 @@ def request_pre_quote(
     ledger: LedgerDep,
     body: s.NoteIn | None = None,
     key: IdempotencyKey = None,
-) -> Changed:
+) -> ModelJSON:
     note = body.note if body else None
-    return _changed(ledger.request_pre_quote(request_id, note, actor=actor, idempotency_key=key))
+    return ModelJSON(
+        _changed(ledger.request_pre_quote(request_id, note, actor=actor, idempotency_key=key))
+    )
 
 
 @router.post("/{request_id}/quote", response_model=s.QuotedOut, responses=problems(*WRITE))
@@ -90,10 +96,10 @@ def quote(
     actor: Annotated[Actor, Depends(allowed(Action.QUOTE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.QuotedOut:
+) -> ModelJSON:
     """The answer's ``price`` is work price + surcharge: the amount that will be charged."""
     result = ledger.quote(request_id, body.price, body.surcharge, actor=actor, idempotency_key=key)
-    return s.QuotedOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.QuotedOut.model_validate(result, from_attributes=True))
 
 
 @router.post("/{request_id}/quote/accept", response_model=Changed, responses=problems(*WRITE))
@@ -102,8 +108,8 @@ def accept_quote(
     actor: Annotated[Actor, Depends(allowed(Action.ACCEPT_QUOTE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
-    return _changed(ledger.accept_quote(request_id, actor=actor, idempotency_key=key))
+) -> ModelJSON:
+    return ModelJSON(_changed(ledger.accept_quote(request_id, actor=actor, idempotency_key=key)))
 
 
 @router.post("/{request_id}/quote/decline", response_model=Changed, responses=problems(*WRITE))
@@ -113,9 +119,11 @@ def decline_quote(
     ledger: LedgerDep,
     body: s.OptionalReasonIn | None = None,
     key: IdempotencyKey = None,
-) -> Changed:
+) -> ModelJSON:
     reason = body.reason if body else None
-    return _changed(ledger.decline_quote(request_id, reason, actor=actor, idempotency_key=key))
+    return ModelJSON(
+        _changed(ledger.decline_quote(request_id, reason, actor=actor, idempotency_key=key))
+    )
 
 
 @router.post("/{request_id}/price", response_model=Changed, responses=problems(*WRITE))
@@ -125,9 +133,13 @@ def revise_price(
     actor: Annotated[Actor, Depends(allowed(Action.REVISE_PRICE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
-    return _changed(
-        ledger.revise_price(request_id, body.price, body.reason, actor=actor, idempotency_key=key)
+) -> ModelJSON:
+    return ModelJSON(
+        _changed(
+            ledger.revise_price(
+                request_id, body.price, body.reason, actor=actor, idempotency_key=key
+            )
+        )
     )
 
 
@@ -137,10 +149,10 @@ def charge(
     actor: Annotated[Actor, Depends(allowed(Action.CHARGE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.ChargedOut:
+) -> ModelJSON:
     """AnswerCharged and the debit in one append. 409 reasons come before 402."""
     result = ledger.charge(request_id, actor=actor, idempotency_key=key)
-    return s.ChargedOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.ChargedOut.model_validate(result, from_attributes=True))
 
 
 @router.post("/{request_id}/referral", response_model=Changed, responses=problems(*WRITE))
@@ -150,8 +162,10 @@ def refer(
     actor: Annotated[Actor, Depends(allowed(Action.REFER))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
-    return _changed(ledger.refer(request_id, body.reason, actor=actor, idempotency_key=key))
+) -> ModelJSON:
+    return ModelJSON(
+        _changed(ledger.refer(request_id, body.reason, actor=actor, idempotency_key=key))
+    )
 
 
 @router.post("/{request_id}/cancel", response_model=Changed, responses=problems(*WRITE))
@@ -161,9 +175,9 @@ def cancel(
     ledger: LedgerDep,
     body: s.OptionalReasonIn | None = None,
     key: IdempotencyKey = None,
-) -> Changed:
+) -> ModelJSON:
     reason = body.reason if body else None
-    return _changed(ledger.cancel(request_id, reason, actor=actor, idempotency_key=key))
+    return ModelJSON(_changed(ledger.cancel(request_id, reason, actor=actor, idempotency_key=key)))
 
 
 @router.post("/{request_id}/dispute", response_model=Changed, responses=problems(*WRITE))
@@ -173,8 +187,10 @@ def dispute(
     actor: Annotated[Actor, Depends(allowed(Action.DISPUTE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
-    return _changed(ledger.dispute(request_id, body.reason, actor=actor, idempotency_key=key))
+) -> ModelJSON:
+    return ModelJSON(
+        _changed(ledger.dispute(request_id, body.reason, actor=actor, idempotency_key=key))
+    )
 
 
 @router.post("/{request_id}/refund", response_model=s.RefundedOut, responses=problems(*WRITE))
@@ -184,10 +200,10 @@ def refund(
     actor: Annotated[Actor, Depends(allowed(Action.RESOLVE_DISPUTE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> s.RefundedOut:
+) -> ModelJSON:
     """Only while a dispute is open; refunds in total never exceed the charge."""
     result = ledger.refund(request_id, body.credits, body.reason, actor=actor, idempotency_key=key)
-    return s.RefundedOut.model_validate(result, from_attributes=True)
+    return ModelJSON(s.RefundedOut.model_validate(result, from_attributes=True))
 
 
 @router.post("/{request_id}/dispute/reject", response_model=Changed, responses=problems(*WRITE))
@@ -197,7 +213,7 @@ def reject_dispute(
     actor: Annotated[Actor, Depends(allowed(Action.RESOLVE_DISPUTE))],
     ledger: LedgerDep,
     key: IdempotencyKey = None,
-) -> Changed:
-    return _changed(
-        ledger.reject_dispute(request_id, body.reason, actor=actor, idempotency_key=key)
+) -> ModelJSON:
+    return ModelJSON(
+        _changed(ledger.reject_dispute(request_id, body.reason, actor=actor, idempotency_key=key))
     )
