@@ -82,29 +82,31 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         append = Identifier(f"{self.events_table_name}_append")
         self.sql_create_statements.append(
             SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{append}(events {schema}.{event_type}[]) "
+                "CREATE OR REPLACE FUNCTION {schema}.{append}("
+                "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
                 "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
                 "NOTIFY {channel}; "
                 "RETURN QUERY INSERT INTO {schema}.{table} "
                 "(originator_id, originator_version, topic, state) "
-                "SELECT originator_id, originator_version, topic, state "
-                "FROM unnest(events) WITH ORDINALITY ORDER BY ordinality "
+                "SELECT e.id, e.version, e.topic, e.state "
+                "FROM unnest(ids, versions, topics, states) WITH ORDINALITY "
+                "AS e(id, version, topic, state, n) ORDER BY e.n "
                 "RETURNING notification_id; "
                 "END $$"
             ).format(
                 schema=schema,
                 append=append,
-                event_type=Identifier(self.stored_event_type_name),
+                id_type=Identifier(self.datastore.originator_id_type),
                 lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
                 table=table,
                 channel=Identifier(self.channel_name),
             )
         )
-        self._append = SQL("SELECT appended FROM {schema}.{append}(%s) AS appended").format(
-            schema=schema, append=append
-        )
+        self._append = SQL(
+            "SELECT appended FROM {schema}.{append}(%s, %s, %s, %s) AS appended"
+        ).format(schema=schema, append=append)
         self._select_positions = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s"
@@ -120,12 +122,17 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             raise ProgrammingError("the application recorder records no tracking")
         if not stored_events:
             return []
-        rows = [
-            self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-            for e in stored_events
-        ]
+        # Four plain arrays: psycopg sends them in binary, where an array of the
+        # library's composite type is formatted as text in Python (measured at a
+        # third of a charge's client-side CPU).
+        columns = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._append, (rows,), prepare=True)
+            curs.execute(self._append, columns, prepare=True)
             return [row["appended"] for row in curs.fetchall()]
 
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
