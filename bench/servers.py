@@ -159,3 +159,16 @@ class RssSampler:
             self.processes = max(self.processes, len(sizes))
             self.peak_total_bytes = max(self.peak_total_bytes, sum(sizes))
             self.peak_process_bytes = max(self.peak_process_bytes, max(sizes))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by ``pid`` and its live children."""
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system
+    return total

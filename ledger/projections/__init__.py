@@ -64,6 +64,8 @@ REBUILD_BATCH_SIZE = 2000
 STOP_TIMEOUT_S = 10.0
 LOCK_WAIT_S = 10.0
 WAIT_POLL_S = 0.05
+# The lock a worker holds to extend the audit chain (beside one per read model).
+CHAIN_LOCK = "audit_chain"
 # How long a read waits for ``?after=`` by default (the API passes its setting).
 READ_TIMEOUT_S = 5.0
 
@@ -134,7 +136,7 @@ class ReadModels:
             self.models,
             batch_size=batch_size or self.batch_size,
             on_batch=batch_done,
-            followers=[self._chain_step],
+            followers=[(CHAIN_LOCK, self._chain_step)],
         )
 
     def _chain_step(self) -> int:
@@ -174,7 +176,7 @@ class ReadModels:
     def active(self) -> frozenset[str]:
         """The read models this object's background runner holds the lock of."""
         worker = self._worker
-        return frozenset(worker.held) if worker is not None else frozenset()
+        return frozenset(worker.held & set(self.names)) if worker is not None else frozenset()
 
     def run_forever(
         self, stop: threading.Event, on_batch: Callable[[int, int], None] | None = None

@@ -12,8 +12,12 @@ Invariants owned here:
   position P is "processed" when tracking >= P; positions are never assumed
   contiguous;
 - a worker writes only the read models whose lock it holds (a PostgreSQL
-  session advisory lock per read model, an in-process lock on SQLite); the
-  compare-and-set keeps it exactly-once even if two ever overlap;
+  session advisory lock per read model, an in-process lock on SQLite), and
+  runs a follower (the audit chain) only while it holds the follower's lock;
+  the compare-and-set keeps it exactly-once even if two ever overlap;
+- a worker that holds no lock (the second API process, say) only tries the
+  locks again every ``LOCK_RETRY_S``: it neither listens nor reads, so it
+  costs nothing while another worker does the work;
 - everything that loops or waits is bounded: the poll interval (LISTEN /
   NOTIFY wakes it sooner on PostgreSQL), the back-off after an error, the
   wait for a lock.
@@ -51,12 +55,12 @@ class Worker:
         *,
         batch_size: int,
         on_batch: Callable[[int, int], None] | None = None,
-        followers: Sequence[Callable[[], int]] = (),
+        followers: Sequence[tuple[str, Callable[[], int]]] = (),
     ) -> None:
         self.ledger = ledger
-        # Other exactly-once consumers of the store (the audit chain) that
-        # keep their own position: one bounded step each per loop.
-        self.followers = list(followers)
+        # Other exactly-once consumers of the store (the audit chain), by lock
+        # name, that keep their own position: one bounded step each per loop.
+        self.followers = dict(followers)
         self.store = store
         self.models = list(models)
         self.batch_size = batch_size
@@ -133,12 +137,21 @@ class Worker:
     # --- locks ----------------------------------------------------------------
 
     def acquire(self) -> list[ReadModel]:
-        """Try to take the lock of every read model not yet held."""
-        for model in self.models:
-            if model.name not in self.held and self._locks.try_acquire(model.name):
-                log.info("this worker now runs the %s read model", model.name)
-                self.held.add(model.name)
+        """Try to take the lock of every read model and follower not yet held;
+        the read models held."""
+        for name in [m.name for m in self.models] + list(self.followers):
+            if name not in self.held and self._locks.try_acquire(name):
+                log.info("this worker now runs the %s projection", name)
+                self.held.add(name)
         return [m for m in self.models if m.name in self.held]
+
+    def _follow(self) -> int:
+        """One step of each follower whose lock this worker holds."""
+        return sum(step() for name, step in self.followers.items() if name in self.held)
+
+    @property
+    def _lock_count(self) -> int:
+        return len(self.models) + len(self.followers)
 
     def acquire_within(self, timeout_s: float) -> list[ReadModel]:
         deadline = time.monotonic() + timeout_s
@@ -165,11 +178,14 @@ class Worker:
                 try:
                     if isinstance(self.store, PostgresStore) and listener is None:
                         listener = self.store.listener()  # before reading: no NOTIFY lost
-                    if time.monotonic() >= next_lock_try and len(held) < len(self.models):
+                    if time.monotonic() >= next_lock_try and len(self.held) < self._lock_count:
                         held = self.acquire()
                         next_lock_try = time.monotonic() + LOCK_RETRY_S
+                    if not self.held:  # another worker runs everything
+                        stop.wait(LOCK_RETRY_S)
+                        continue
                     read = self.step(held) if held else 0
-                    read += sum(follow() for follow in self.followers)
+                    read += self._follow()
                     backoff = 0.0
                     self.last_error = None
                     if read == 0:
