@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -178,17 +178,23 @@ def profile(pid: int, seconds: int, out: Path) -> bool:
     return True
 
 
+def _samples(collapsed: str) -> Iterator[tuple[str, int]]:
+    """(stack, samples) per line of py-spy's collapsed output; a line that does
+    not end in a count (py-spy can print a garbled frame name) is skipped."""
+    for line in collapsed.splitlines():
+        stack, _, samples = line.rpartition(" ")
+        if stack and samples.isdigit():
+            yield stack, int(samples)
+
+
 def top_frames(collapsed: str, count: int = 8) -> list[tuple[str, float]]:
     """From py-spy's collapsed stacks, the leaf frames with the largest share
     of the busy samples (idle threads waiting excluded)."""
     own: Counter[str] = Counter()
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack:
-            continue
-        total += int(samples)
-        own[stack.split(";")[-1]] += int(samples)
+    for stack, samples in _samples(collapsed):
+        total += samples
+        own[stack.split(";")[-1]] += samples
     return [(frame, 100 * n / total) for frame, n in own.most_common(count)] if total else []
 
 
@@ -196,14 +202,11 @@ def cumulative_frames(collapsed: str, needles: Sequence[str]) -> dict[str, float
     """The share of samples whose stack passes through each of ``needles``."""
     hits: Counter[str] = Counter()
     total = 0
-    for line in collapsed.splitlines():
-        stack, _, samples = line.rpartition(" ")
-        if not stack:
-            continue
-        total += int(samples)
+    for stack, samples in _samples(collapsed):
+        total += samples
         for needle in needles:
             if needle in stack:
-                hits[needle] += int(samples)
+                hits[needle] += samples
     return {n: 100 * hits[n] / total for n in needles} if total else {}
 
 
