@@ -123,8 +123,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         if not stored_events:
             return []
         # Four plain arrays: psycopg sends them in binary, where an array of the
-        # library's composite type is formatted as text in Python (measured at a
-        # third of a charge's client-side CPU).
+        # library's composite type is formatted as text in Python, field by field.
         columns = (
             [e.originator_id for e in stored_events],
             [e.originator_version for e in stored_events],
