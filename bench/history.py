@@ -1,7 +1,10 @@
 """Time to load an account by history length: 10, 1,000 and 100,000 events,
-through ``Ledger.get_account`` (the repository: latest snapshot, then the
-events after it). Snapshots are taken every ``snapshot_interval`` events of
-a ``CustomerAccount`` (50 by default).
+through ``Ledger.get_account``. Cold: the process's account cache is emptied
+before each load, so the repository reads the latest snapshot, then the
+events after it (what a new process, or an account evicted from the cache,
+pays); this is the figure the goal applies to. Cached: the account is in the
+cache and the load is one query for newer events. Snapshots are taken every
+``snapshot_interval`` events of a ``CustomerAccount`` (50 by default).
 
 The 100,000-event account is seeded truthfully and fast: one ``open`` and
 adjustments of one credit through the aggregate, saved by the application in
@@ -77,6 +80,14 @@ def time_loads(load: Callable[[], object]) -> float:
     return statistics.median(spent)
 
 
+def cold_load(ledger: Ledger, customer_id: str) -> object:
+    """``get_account`` with the account cache emptied first."""
+    cache = ledger.repository.cache
+    if cache is not None:
+        cache.clear()
+    return ledger.get_account(customer_id)
+
+
 def measure(url: str, interval: int) -> dict[str, Any]:
     ledger = open_ledger(
         LedgerSettings(database_url=url, support_hours="24/7", snapshot_interval=interval)
@@ -89,6 +100,10 @@ def measure(url: str, interval: int) -> dict[str, Any]:
             seed_account(ledger, f"{prefix}-{length}", length)
         seeded_s = time.perf_counter() - started
         loads_ms = {
+            length: time_loads(lambda c=f"{prefix}-{length}": cold_load(ledger, c)) * 1000
+            for length in lengths
+        }
+        cached_ms = {
             length: time_loads(lambda c=f"{prefix}-{length}": ledger.get_account(c)) * 1000
             for length in lengths
         }
@@ -104,6 +119,7 @@ def measure(url: str, interval: int) -> dict[str, Any]:
         "seeded_events": sum(lengths),
         "seed_s": round(seeded_s, 1),
         "load_ms": {str(k): round(v, 3) for k, v in loads_ms.items()},
+        "cached_load_ms": {str(k): round(v, 3) for k, v in cached_ms.items()},
         "vs_10": {str(k): round(v / base, 3) for k, v in loads_ms.items()},
         "replay_without_snapshot_ms": round(replay_ms, 1),
         "replayed_events": replayed,
@@ -137,8 +153,12 @@ def section(runs: list[dict[str, Any]]) -> str:
             label = f"{int(length):,}"
             if int(length) not in LENGTHS:
                 label += f" (worst tail: {int(length) - LENGTHS[-1]} events after the snapshot)"
-            rows.append([run["interval"], label, f"{ms:.2f}", f"{run['vs_10'][length]:.2f}"])
-    header = ("snapshot interval", "events in the account", "median load ms", "vs 10 events")
+            ratio, cached = run["vs_10"][length], run["cached_load_ms"][length]
+            rows.append([run["interval"], label, f"{ms:.2f}", f"{ratio:.2f}", f"{cached:.2f}"])
+    header = (
+        "snapshot interval", "events in the account", "median cold load ms", "vs 10 events",
+        "median cached load ms",
+    )  # fmt: skip
     notes = "".join(
         f"- interval {r['interval']}: seeded {r['seeded_events']:,} events in {r['seed_s']} s; "
         f"reading and decoding all {r['replayed_events']:,} events of the longest account "
@@ -149,7 +169,9 @@ def section(runs: list[dict[str, Any]]) -> str:
     worst = max(runs[0]["vs_10"].values())
     return (
         f"Measured {measured_at()}, same PostgreSQL as above (a throwaway cluster); "
-        f"`Ledger.get_account` median of up to {LOADS} loads after a warm-up.\n\n"
+        f"`Ledger.get_account` median of up to {LOADS} loads after a warm-up; cold: the "
+        "process's account cache emptied before each load (snapshot, then the events after "
+        "it); cached: one query for newer events.\n\n"
         + table(header, rows)
         + f"\n100,000 : 10 = **{ratio:.2f}** (goal < {GOAL:.0f}: "
         f"{'met' if ratio < GOAL else 'NOT met'}); with the worst tail after the last "
