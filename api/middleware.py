@@ -3,7 +3,10 @@
 Invariants owned here:
 - a body larger than ``max_body_bytes`` is refused with 413 before any
   parsing (by ``Content-Length``, and by counting when it is streamed);
-- every response carries ``X-Request-ID`` (a sane incoming one is kept);
+- every response carries ``X-Request-ID`` (a sane incoming one is kept; a
+  new one is this process's random tag and a counter: unique without reading
+  the system's random source per request, as ``uuid4`` does: 3 % of the
+  read path's profile);
 - one JSON log line per request: method, route template, status,
   duration_ms, request_id and the actor's key name, never a token;
 - requests are counted for ``/metrics``;
@@ -13,11 +16,12 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -30,6 +34,12 @@ error_logger = logging.getLogger("api")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _READ_CHUNK_LIMIT = 10_000  # bound on the body's receive loop
+_PROCESS_TAG = secrets.token_hex(10)
+_REQUEST_NUMBERS = itertools.count(1)
+
+
+def _new_request_id() -> str:
+    return f"{_PROCESS_TAG}{next(_REQUEST_NUMBERS):012x}"
 
 
 class BodyTooLargeError(Exception):
@@ -47,7 +57,7 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or _new_request_id()
         status = 500
         response_started = False
 

@@ -103,6 +103,8 @@ def test_text_with_control_characters_is_422_not_500(api: Api) -> None:
 def test_every_response_has_a_request_id_and_a_sane_one_is_kept(api: Api) -> None:
     generated = api.get(None, "/healthz")
     assert len(generated.headers["x-request-id"]) >= 16
+    again = api.get(None, "/healthz")
+    assert again.headers["x-request-id"] != generated.headers["x-request-id"]
     kept = api.get(None, "/healthz", headers={"X-Request-ID": "trace-123"})
     assert kept.headers["x-request-id"] == "trace-123"
     replaced = api.get(None, "/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
