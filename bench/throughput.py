@@ -162,14 +162,17 @@ def inprocess(ledger: Ledger, pool: Pool, threads: int, seconds: int) -> dict[st
     }
 
 
-def profile(pid: int, seconds: int, out: Path) -> bool:
-    """py-spy samples (busy threads only) of ``pid`` and its subprocesses for ``seconds``."""
+def profile(pid: int, seconds: int, out: Path, *, gil: bool = False) -> bool:
+    """py-spy samples of ``pid`` and its subprocesses for ``seconds``: of the busy
+    threads, or with ``gil`` of the thread holding the GIL only (where the
+    Python CPU time goes)."""
     spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(spy).exists():
         return False
     command = [
         spy, "record", "--pid", str(pid), "--subprocesses", "--duration", str(seconds),
         "--rate", "100", "--format", "raw", "--output", str(out), "--nonblocking",
+        *(["--gil"] if gil else []),
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
     if done.returncode != 0 or not out.exists():
@@ -325,7 +328,7 @@ def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]
     )
     charge_loads = len(CLIENTS) - 1 + ROUNDS + 2  # the rounds at 16 clients, split mode
     requests = SECONDS * (charge_loads * HTTP_CHARGES_PER_S_CAP + 4 * INPROCESS_CHARGES_PER_S_CAP)
-    requests += PROFILE_SECONDS * HTTP_CHARGES_PER_S_CAP
+    requests += 2 * PROFILE_SECONDS * HTTP_CHARGES_PER_S_CAP  # two profiles of the charge
     bench = Bench(url, ledger, read_models, Pool(seed_requests(ledger, customer_ids, requests)))
     read_models.catch_up()  # the API starts with its read models up to date
     print(
@@ -361,7 +364,11 @@ def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]
                 bench.point(name, CLIENTS[-1], round_)
         bench.settle()
         figures["profile"] = profile_under_load(
-            pid, "charge", lambda s: bench.charge(bench.port, CLIENTS[-1], s)
+            pid, "charge", lambda s: bench.charge(port, CLIENTS[-1], s)
+        )
+        bench.settle()
+        figures["profile_cpu"] = profile_under_load(
+            pid, "charge-gil", lambda s: bench.charge(port, CLIENTS[-1], s), gil=True
         )
         bench.settle()
         figures["profile_read"] = profile_under_load(
@@ -402,22 +409,26 @@ def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]
 NEEDLES = {
     "Ledger.charge (the command)": "charge (ledger/application.py",
     "Application.save (append + commit)": "save (eventsourcing/application.py",
-    "Repository.get (load aggregates)": "get (eventsourcing/application.py",
+    "Ledger._load (load the request and the account)": "_load (ledger/application.py",
     "snapshots taken": "_take_snapshots",
     "read-model projection thread": "ledger/projections/runner.py",
     "ReadModels.balance (the read)": "balance (ledger/projections/__init__.py",
     "FastAPI dependency solving": "solve_dependencies (fastapi",
+    "the API's request middleware (ids, access log, metrics)": "(api/middleware.py",
+    "psycopg (driver, Python side)": "(psycopg/",
     "uvicorn event loop (idle select included)": "Runner.run (asyncio",
     "pydantic validation/serialisation": "pydantic",
 }
 
 
-def profile_under_load(pid: int, name: str, load: Callable[[int], LoadResult]) -> dict[str, Any]:
+def profile_under_load(
+    pid: int, name: str, load: Callable[[int], LoadResult], *, gil: bool = False
+) -> dict[str, Any]:
     """Profile every API process while ``load`` runs for ``PROFILE_SECONDS``."""
     PROFILES.mkdir(exist_ok=True)
     out = PROFILES / f"profile-{name}.txt"
     ok: list[bool] = []
-    spy = threading.Thread(target=lambda: ok.append(profile(pid, PROFILE_SECONDS, out)))
+    spy = threading.Thread(target=lambda: ok.append(profile(pid, PROFILE_SECONDS, out, gil=gil)))
     spy.start()
     time.sleep(0.5)  # py-spy attaches first
     result = load(PROFILE_SECONDS)
@@ -429,6 +440,7 @@ def profile_under_load(pid: int, name: str, load: Callable[[int], LoadResult]) -
         "top_own": [[f, round(s, 1)] for f, s in top_frames(collapsed)],
         "through": {label: round(shares.get(n, 0.0), 1) for label, n in NEEDLES.items()},
         "raw": str(out.relative_to(HERE.parent)),
+        "gil": gil,
     }
 
 
@@ -494,6 +506,7 @@ def write_results(f: dict[str, Any]) -> None:
     save_section("Write throughput", write_section(f, ratios))
     save_section("Read throughput", read_section(f, ratios))
     save_section("Write-path profile", profile_section(f["profile"], "the charge load"))
+    save_section("Write-path CPU profile", profile_section(f["profile_cpu"], "the charge load"))
     save_section("Read-path profile", profile_section(f["profile_read"], "the balance GET load"))
 
 
@@ -600,17 +613,26 @@ def read_section(f: dict[str, Any], r: dict[str, float]) -> str:
 def profile_section(p: dict[str, Any], load: str) -> str:
     if not p["top_own"]:
         return "py-spy was not available or could not attach: no profile this run.\n"
-    own = table(("frame (own time)", "% of busy samples"), p["top_own"])
+    own = table(("frame (own time)", "% of samples"), p["top_own"])
     through = table(
-        ("stacks passing through", "% of busy samples"), [[k, v] for k, v in p["through"].items()]
+        ("stacks passing through", "% of samples"), [[k, v] for k, v in p["through"].items()]
     )
+    if p.get("gil"):
+        what = (
+            "only the thread holding the GIL, so where the API processes' Python CPU time "
+            "goes (C code that released the GIL, such as libpq and the kernel, is not seen)"
+        )
+    else:
+        what = (
+            "busy threads: `Connection.wait` is a thread waiting for PostgreSQL, "
+            "`Runner.run` the event loop's select (mostly idle), `Condition.wait` a parked "
+            "thread"
+        )
     return (
-        f"py-spy (100 Hz, {PROFILE_SECONDS} s, busy threads of every API process) under "
-        f"{load} at 16 clients ({p['per_s_while_profiled']:,.0f}/s while profiled; "
-        f"raw collapsed stacks: `{p['raw']}`). Reading it: `Connection.wait` is a thread "
-        "waiting for PostgreSQL, `Runner.run` the event loop's select (mostly idle), "
-        "`Condition.wait` a parked thread; the second table attributes whole stacks "
-        "(a sample counts under every frame it passes through).\n\n" + own + "\n" + through
+        f"py-spy (100 Hz, {PROFILE_SECONDS} s, every API process) under {load} at 16 "
+        f"clients ({p['per_s_while_profiled']:,.0f}/s while profiled; raw collapsed stacks: "
+        f"`{p['raw']}`). Samples of {what}. The second table attributes whole stacks (a "
+        "sample counts under every frame it passes through).\n\n" + own + "\n" + through
     )
 
 
