@@ -414,7 +414,7 @@ NEEDLES = {
     "read-model projection thread": "ledger/projections/runner.py",
     "ReadModels.balance (the read)": "balance (ledger/projections/__init__.py",
     "FastAPI dependency solving": "solve_dependencies (fastapi",
-    "the API's request middleware (ids, access log, metrics)": "(api/middleware.py",
+    "the access log line and metrics (middleware)": "_record (api/middleware.py",
     "psycopg (driver, Python side)": "(psycopg/",
     "uvicorn event loop (idle select included)": "Runner.run (asyncio",
     "pydantic validation/serialisation": "pydantic",

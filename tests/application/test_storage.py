@@ -208,6 +208,34 @@ def test_an_account_with_more_than_two_snapshot_intervals_of_events_loads_correc
     assert fresh.repository.get(account_id, version=11).balance == 80 + 36
 
 
+def test_each_snapshot_holds_exactly_the_state_its_events_replay_to(
+    make_ledger: LedgerFactory,
+) -> None:
+    # Snapshots are taken of the aggregate just saved, in memory: they must be
+    # what a replay of the stored events up to their version gives.
+    ledger = make_ledger(snapshot_interval=3)
+    customer_id = funded_customer(ledger, 80)
+    ledger.record_subscription(customer_id, date(2026, 1, 1), date(2027, 1, 1), actor=FINANCE)
+    for credits in (5, -3, 7, 11):
+        ledger.adjust_balance(customer_id, credits, "Correction", actor=FINANCE)
+    request_id = open_request(ledger, customer_id, "installation")
+    ledger.charge(request_id, actor=SPECIALIST)
+    account_id = account_id_for(customer_id)
+    assert ledger.snapshots is not None
+    snapshots = list(ledger.snapshots.get(account_id))
+    assert [s.originator_version for s in snapshots] == [3, 6]
+
+    def state(aggregate: object) -> dict[str, object]:
+        return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
+
+    events = list(ledger.events.get(account_id))
+    for snapshot in snapshots:
+        replayed = None
+        for event in events[: snapshot.originator_version]:
+            replayed = event.mutate(replayed)
+        assert state(snapshot.mutate(None)) == state(replayed)
+
+
 @pytest.mark.postgres
 def test_snapshot_rows_are_written_to_the_postgres_snapshots_table(
     postgres_url: str,
