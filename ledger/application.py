@@ -28,7 +28,11 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import (
+    AggregateNotFoundError,
+    Application,
+    ProcessingEvent,
+)
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -36,6 +40,7 @@ from eventsourcing.persistence import (
     JSONTranscoder,
     OperationalError,
     PersistenceError,
+    Recording,
     Transcoder,
 )
 from eventsourcing.utils import get_topic, resolve_topic
@@ -171,6 +176,21 @@ class Refunded:
 # --- the application ---------------------------------------------------------------
 
 
+class _ProcessingEvent(ProcessingEvent[UUID]):
+    """The library's, without its two runtime-protocol ``isinstance`` checks
+    per saved aggregate (slow in Python 3.11: 5 % of the write path's CPU in
+    the GIL profile) when the object is an ``Aggregate``, as all of ours are."""
+
+    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
+        for obj in objs:
+            if isinstance(obj, Aggregate):
+                self.events.extend(obj.collect_events())
+                self.aggregates[obj.id] = obj
+            else:
+                super().collect_events(obj)
+        self.saved_kwargs.update(kwargs)
+
+
 class Ledger(Application[UUID]):
     """Commands and queries of the support-credit ledger."""
 
@@ -198,6 +218,16 @@ class Ledger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_ledger_transcodings(transcoder)
+
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's ``save`` (less its deprecated ``notify`` hook, which
+        nothing here implements), collecting through ``_ProcessingEvent``."""
+        processing_event = _ProcessingEvent()
+        processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
 
     def _take_snapshots(self, processing_event: Any) -> None:
         """A snapshot of each aggregate just saved whose new events reached a
