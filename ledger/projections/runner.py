@@ -5,8 +5,10 @@ Invariants owned here:
   tracking position, in batches (``select_notifications`` with a ``stop``
   taken from ``max_notification_id`` first, so every id up to ``stop`` is
   already committed or rolled back for good: the event store serialises its
-  writers); each batch is decoded once and offered to every read model that
-  is behind, each in one transaction with its tracking compare-and-set;
+  writers); each batch is decoded once and applied to every read model that
+  is behind in **one** transaction (one commit per batch, not one per read
+  model), each read model with its tracking compare-and-set: should one
+  fail, nothing of the batch is written and the positions are read again;
 - a read model's position moves to the end of what was read, including
   events it has no use for and gaps left by rolled-back writes, so a
   position P is "processed" when tracking >= P; positions are never assumed
@@ -42,6 +44,10 @@ SQLITE_POLL_S = 0.1
 POSTGRES_POLL_S = 1.0
 LOCK_RETRY_S = 1.0
 MAX_BACKOFF_S = 5.0
+
+
+class _MovedElsewhere(Exception):
+    """A read model's tracking position was moved by another worker."""
 
 
 class Worker:
@@ -100,19 +106,26 @@ class Worker:
         end = notes[-1].id if len(notes) == limit else stop
         mapper = self.ledger.mapper
         decoded = [(n.id, mapper.to_domain_event(n)) for n in notes]
-        for model in behind:
-            old = positions[model.name]
-            if old >= end:
-                continue
-            types = model.event_types
-            mine = [(p, e) for p, e in decoded if p > old and type(e) in types]
+        applied: list[int] = []
+        try:
             with self.writer().transaction() as cur:
-                if not move_tracking(cur, model.name, old, end):
-                    log.info("read model %s moved by another worker; re-reading", model.name)
-                    continue
-                model.apply(cur, mine)
-            if self.on_batch is not None:
-                self.on_batch(end, len(mine))
+                for model in behind:
+                    old = positions[model.name]
+                    if old >= end:
+                        continue
+                    types = model.event_types
+                    mine = [(p, e) for p, e in decoded if p > old and type(e) in types]
+                    if not move_tracking(cur, model.name, old, end):
+                        raise _MovedElsewhere(model.name)
+                    model.apply(cur, mine)
+                    applied.append(len(mine))
+        except _MovedElsewhere as moved:
+            # Nothing of this batch was written: read the positions again.
+            log.info("read model %s moved by another worker; re-reading", moved)
+            return len(notes)
+        if self.on_batch is not None:
+            for count in applied:
+                self.on_batch(end, count)
         return len(notes)
 
     def catch_up(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -11,7 +12,7 @@ from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.errors import StoreUnavailableError
 from ledger.persistence.store import SQLiteStore
-from ledger.projections import ReadModelBehindError, ReadModels
+from ledger.projections import ReadModelBehindError, ReadModels, runner
 from ledger.settings import LedgerSettings
 from ledger.values import SubscriptionPeriod
 from tests.projections.story import FINANCE, HELPDESK, tell
@@ -259,3 +260,34 @@ def test_a_read_when_the_store_is_unreachable_says_so() -> None:
     store = SQLiteStore("/nonexistent-dir/ledger.db", "stored_events")
     with pytest.raises(StoreUnavailableError), store.reading() as cur:
         cur.run("SELECT 1")
+
+
+def test_a_batch_is_written_for_every_read_model_or_for_none(
+    ledger: Ledger, read_models: ReadModels, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # All read models take a batch in one transaction; when one of them was
+    # moved by another worker meanwhile, none of them keeps any of it.
+    story = tell(ledger)
+    worker = read_models.worker()
+    held = worker.acquire()
+    real_move = runner.move_tracking
+    refused: list[str] = []
+
+    def move_but_not_summary(cur: Any, name: str, old: int, new: int) -> bool:
+        if name == "summary" and not refused:
+            refused.append(name)
+            return False  # as if another worker had moved it first
+        return real_move(cur, name, old, new)
+
+    monkeypatch.setattr(runner, "move_tracking", move_but_not_summary)
+    try:
+        worker.step(held)
+        assert refused == ["summary"]
+        assert set(read_models.positions().values()) == {0}
+        assert read_models.balance("acme") is None
+
+        worker.catch_up(held)  # read again: now it goes through
+    finally:
+        worker.close()
+    assert set(read_models.positions().values()) == {story.last_position}
+    assert read_models.balance("acme") is not None
