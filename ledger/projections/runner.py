@@ -189,14 +189,16 @@ class Worker:
         try:
             while not stop.is_set():
                 try:
-                    if isinstance(self.store, PostgresStore) and listener is None:
-                        listener = self.store.listener()  # before reading: no NOTIFY lost
                     if time.monotonic() >= next_lock_try and len(self.held) < self._lock_count:
                         held = self.acquire()
                         next_lock_try = time.monotonic() + LOCK_RETRY_S
-                    if not self.held:  # another worker runs everything
+                    if not self.held:  # another worker runs everything: no listener
+                        _close(listener)
+                        listener = None
                         stop.wait(LOCK_RETRY_S)
                         continue
+                    if isinstance(self.store, PostgresStore) and listener is None:
+                        listener = self.store.listener()  # before reading: no NOTIFY lost
                     read = self.step(held) if held else 0
                     read += self._follow()
                     backoff = 0.0

@@ -37,6 +37,12 @@ def test_only_one_of_two_workers_holds_each_read_model(fresh_postgres_url: str) 
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
             ).one()
         assert row is not None and row[0] == len(first.names) + 1  # and the audit chain's
+        with second.store.reading() as cur:
+            listening = cur.run(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query LIKE 'LISTEN %%'"
+            ).one()
+        assert listening is not None and listening[0] == 1  # the second does not listen
 
         first.stop()  # its session ends: PostgreSQL releases its locks
         wait_until(lambda: second.active() == set(second.names))
