@@ -85,9 +85,6 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         lifespan=lifespan,
     )
     app.state.metrics = metrics = Metrics()
-    # Settings live on the app, not in a dependency override: FastAPI rebuilds
-    # every sub-dependency on every request while any override is set.
-    app.state.settings = chosen
     problems.install(app)
     for module in (accounts, invoices, requests, audit, reports, operations):
         app.include_router(module.router)

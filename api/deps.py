@@ -1,5 +1,5 @@
-"""Dependencies: settings, the shared resources built in ``lifespan``, the
-caller's actor and its permission, and the consistency wait.
+"""Dependencies: the shared resources built in ``lifespan``, the caller's
+actor and its permission, and the consistency wait.
 
 Invariants owned here:
 - the dependencies are few and ``async``: each one costs FastAPI's
@@ -28,16 +28,9 @@ from api.problems import NotAuthenticatedError
 from ledger.application import Ledger
 from ledger.permissions import Action, authorize
 from ledger.projections import ReadModels
-from ledger.settings import LedgerSettings
 from ledger.values import Actor
 
 MAX_POSITION = 2**53
-
-
-async def get_settings(request: Request) -> LedgerSettings:
-    """The settings the app was built with (``create_app``)."""
-    settings: LedgerSettings = request.app.state.settings
-    return settings
 
 
 async def get_ledger(request: Request) -> Ledger:
