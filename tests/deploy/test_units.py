@@ -19,7 +19,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 INSTALL_DIR = "/opt/ledger"
-START_TIMEOUT_S = 60
+START_TIMEOUT_S = 120
 
 
 def unit_service(name: str) -> dict[str, str]:
