@@ -28,19 +28,13 @@ from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import (
-    AggregateNotFoundError,
-    Application,
-    ProcessingEvent,
-)
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
     OperationalError,
-    PersistenceError,
-    Recording,
     Transcoder,
 )
 from eventsourcing.utils import get_topic, resolve_topic
@@ -65,6 +59,7 @@ from ledger.errors import (
     UnknownRequestError,
 )
 from ledger.permissions import Action, authorize
+from ledger.persistence.library import WritePathApplication, project
 from ledger.persistence.transcodings import LedgerTranscoder, register_ledger_transcodings
 from ledger.policy import (
     DEFAULT_CALENDAR,
@@ -176,22 +171,7 @@ class Refunded:
 # --- the application ---------------------------------------------------------------
 
 
-class _ProcessingEvent(ProcessingEvent[UUID]):
-    """The library's, without its two runtime-protocol ``isinstance`` checks
-    per saved aggregate (slow in Python 3.11: 5 % of the write path's CPU in
-    the GIL profile) when the object is an ``Aggregate``, as all of ours are."""
-
-    def collect_events(self, *objs: Any, **kwargs: Any) -> None:
-        for obj in objs:
-            if isinstance(obj, Aggregate):
-                self.events.extend(obj.collect_events())
-                self.aggregates[obj.id] = obj
-            else:
-                super().collect_events(obj)
-        self.saved_kwargs.update(kwargs)
-
-
-class Ledger(Application[UUID]):
+class Ledger(WritePathApplication):
     """Commands and queries of the support-credit ledger."""
 
     name = "Ledger"
@@ -218,41 +198,6 @@ class Ledger(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_ledger_transcodings(transcoder)
-
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """The library's ``save`` (less its deprecated ``notify`` hook, which
-        nothing here implements), collecting through ``_ProcessingEvent``."""
-        processing_event = _ProcessingEvent()
-        processing_event.collect_events(*objs, **kwargs)
-        recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
-        self._notify(recordings)
-        return recordings
-
-    def _take_snapshots(self, processing_event: Any) -> None:
-        """A snapshot of each aggregate just saved whose new events reached a
-        multiple of its type's interval, taken of the aggregate in memory: the
-        library reloads it from the store first (measured at a seventh of the
-        write path's CPU under load).
-
-        Snapshots are a cache: once the events are committed, a failure to
-        write one must not turn a successful command into an error (or, worse,
-        into a retry)."""
-        intervals = self.snapshotting_intervals
-        if self.snapshots is None or not intervals:
-            return
-        due: dict[UUID, Any] = {}
-        for event in processing_event.events:
-            aggregate = processing_event.aggregates.get(event.originator_id)
-            interval = intervals.get(type(aggregate)) if aggregate is not None else None
-            if interval and event.originator_version % interval == 0:
-                due[event.originator_id] = aggregate
-        try:
-            for aggregate in due.values():
-                snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.snapshot_class)
-                self.snapshots.put([snapshot_class.take(aggregate)])
-        except PersistenceError:
-            logger.warning("snapshot not written", exc_info=True)
 
     # --- accounts -------------------------------------------------------------
 
@@ -835,12 +780,12 @@ class Ledger(Application[UUID]):
         if snapshots:
             try:
                 found: Aggregate = self.repository.get(
-                    aggregate_id, version=version, projector_func=_project
+                    aggregate_id, version=version, projector_func=project
                 )
             except AggregateNotFoundError:
                 return None
             return found
-        replayed: Aggregate | None = _project(None, self.events.get(aggregate_id, lte=version))
+        replayed: Aggregate | None = project(None, self.events.get(aggregate_id, lte=version))
         return replayed
 
     def _account(self, customer_id: str) -> CustomerAccount:
@@ -853,15 +798,6 @@ class Ledger(Application[UUID]):
 
     def _invoice(self, invoice_id: UUID) -> Invoice:
         return self._get(Invoice, invoice_id, str(invoice_id))
-
-
-def _project(aggregate: Any, events: Iterable[Any]) -> Any:
-    """The library's ``project_aggregate`` without its per-event ``isinstance``
-    check against a runtime protocol (a tenth of a charge's time under cProfile):
-    every event here is one of our aggregates' own."""
-    for event in events:
-        aggregate = event.mutate(aggregate)
-    return aggregate
 
 
 def _replay_until(events: Iterable[Any], at: datetime) -> Any:

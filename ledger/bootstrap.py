@@ -9,12 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
-from ledger.persistence.outage import bound_outage_waits
+from ledger.persistence.library import LedgerPostgresFactory
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from ledger.settings import LedgerSettings, database_env, load_settings
 
@@ -31,6 +30,8 @@ def ledger_env(settings: LedgerSettings) -> dict[str, str]:
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(LedgerSQLiteRecorder)
         env["SQLITE_LOCK_TIMEOUT"] = str(SQLITE_LOCK_TIMEOUT_S)
     else:
+        # Its datastore bounds the waits for a connection during an outage.
+        env["PERSISTENCE_MODULE"] = get_topic(LedgerPostgresFactory)
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(LedgerPostgresRecorder)
         # Accounts (the one type loaded through the library's repository) are
         # cached, fast-forwarded by one query for newer events on every load:
@@ -41,7 +42,7 @@ def ledger_env(settings: LedgerSettings) -> dict[str, str]:
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
         env.setdefault("POSTGRES_LOCK_TIMEOUT", "10")
         # No ping per connection taken: after a database restart, the first dead
-        # connection found makes the pool replace them all (``bound_outage_waits``).
+        # connection found makes the pool replace them all (``OutageBoundedDatastore``).
     return env
 
 
@@ -53,7 +54,4 @@ def open_ledger(
     settings = settings or load_settings()
     ledger = Ledger(ledger_env(settings), calendar=settings.calendar, clock=clock)
     ledger.snapshotting_intervals = {CustomerAccount: settings.snapshot_interval}  # type: ignore[misc]
-    datastore = getattr(ledger.factory, "datastore", None)
-    if isinstance(datastore, PostgresDatastore):
-        bound_outage_waits(datastore)
     return ledger

@@ -5,35 +5,23 @@
   events, so a correction can only ever be a new event;
 - ``positions_of()``: the global position of each event of one aggregate,
   for histories and to answer a repeated idempotent command;
-- on PostgreSQL, an append is **one** statement and one round trip: a
-  function takes the library's table lock, notifies and inserts, in the
-  statement's own transaction. The library sends the same statements in a
-  pipeline with two synchronisations, and holds the table lock (which
-  serialises every writer) while the answer of the first travels back to
-  Python and the COMMIT travels to the server, GIL waits included. Here the
-  lock is held only for the server's own work: the insert and the durable
-  commit. Same lock, same order of positions (insert order is commit
-  order), same unique key on (aggregate, version).
+- on PostgreSQL, an append is **one** statement and one round trip
+  (``ledger.persistence.library.OneStatementAppend``: same table lock, same
+  order of positions, same unique key on (aggregate, version) as the
+  library's append).
 
 Selected through the library's ``APPLICATION_RECORDER_TOPIC``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-    StoredEvent,
-)
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
+
+from ledger.persistence.library import OneStatementAppend
 
 APPEND_ONLY_MESSAGE = "the event store is append-only"
 
@@ -41,7 +29,7 @@ APPEND_ONLY_MESSAGE = "the event store is append-only"
 _DDL_LOCK_KEY = 0x4C454447  # "LEDG"
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
+class LedgerPostgresRecorder(OneStatementAppend):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
@@ -79,60 +67,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 function=function,
             ),
         ]
-        append = Identifier(f"{self.events_table_name}_append")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{append}("
-                "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
-                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
-                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "NOTIFY {channel}; "
-                "RETURN QUERY INSERT INTO {schema}.{table} "
-                "(originator_id, originator_version, topic, state) "
-                "SELECT e.id, e.version, e.topic, e.state "
-                "FROM unnest(ids, versions, topics, states) WITH ORDINALITY "
-                "AS e(id, version, topic, state, n) ORDER BY e.n "
-                "RETURNING notification_id; "
-                "END $$"
-            ).format(
-                schema=schema,
-                append=append,
-                id_type=Identifier(self.datastore.originator_id_type),
-                lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
-                table=table,
-                channel=Identifier(self.channel_name),
-            )
-        )
-        self._append = SQL(
-            "SELECT appended FROM {schema}.{append}(%s, %s, %s, %s) AS appended"
-        ).format(schema=schema, append=append)
         self._select_positions = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s"
         ).format(schema=schema, table=table)
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """Append in one statement; the positions, in the order of ``stored_events``.
-        A clash on (aggregate, version) raises ``IntegrityError`` and stores nothing."""
-        if kwargs.get("tracking") is not None:
-            raise ProgrammingError("the application recorder records no tracking")
-        if not stored_events:
-            return []
-        # Four plain arrays: psycopg sends them in binary, where an array of the
-        # library's composite type is formatted as text in Python, field by field.
-        columns = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._append, columns, prepare=True)
-            return [row["appended"] for row in curs.fetchall()]
 
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
         """The global position of each stored version of one aggregate."""
