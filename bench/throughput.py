@@ -408,7 +408,7 @@ def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]
 
 NEEDLES = {
     "Ledger.charge (the command)": "charge (ledger/application.py",
-    "Ledger.save (append + commit, snapshots)": "save (ledger/application.py",
+    "Ledger.save (append + commit, snapshots)": "save (ledger/persistence/library.py",
     "Ledger._load (load the request and the account)": "_load (ledger/application.py",
     "snapshots taken": "_take_snapshots",
     "read-model projection thread": "ledger/projections/runner.py",
