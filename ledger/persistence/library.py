@@ -77,8 +77,8 @@ the first guard). Figures are in ``bench/results.md``, not here.
    all from the one the library built).
 
 Being removed (issue 10, section 3, in ``ledger/persistence/store.py``):
-``store_for`` reads ``ledger.factory.datastore.pool.kwargs`` to open the read
-models' own pool.
+``store_for`` reads ``ledger.factory.datastore.pool.kwargs`` (on SQLite,
+``pool.db_name``) to open the read models' own connections.
 
 Not internals, though underscored: ``Aggregate._create`` is the library's
 documented way for an aggregate's class method to trigger its created event.
