@@ -3,7 +3,8 @@
 Invariants owned here:
 - nothing is built at import time: settings and API keys are read (and a
   bad value refused, naming the variable) when the app is created; the
-  ledger and its read models are built in ``lifespan`` and handed to the
+  ledger, the read models and the audit are built by
+  ``ledger.bootstrap.open_services`` in ``lifespan`` and handed to the
   handlers through ``Depends``;
 - the read models' projection runner runs in this process when
   ``in_process_projections`` is set, and is stopped on shutdown;
@@ -24,8 +25,7 @@ from api.metrics import Metrics
 from api.middleware import RequestMiddleware
 from api.routers import accounts, audit, invoices, operations, reports, requests
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import open_services
 from ledger.settings import LedgerSettings, load_settings
 
 DESCRIPTION = """
@@ -61,22 +61,17 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = ledger is None
-        app.state.ledger = the_ledger = ledger or open_ledger(chosen)
-        app.state.read_models = read_models = ReadModels(
-            the_ledger, read_timeout_s=chosen.read_timeout_s
-        )
+        services = open_services(chosen, ledger=ledger)
+        app.state.ledger = services.ledger
+        app.state.read_models = services.queries
+        app.state.audit = services.audit
         app.state.keyring = keyring
         if chosen.in_process_projections:
-            read_models.start()
+            services.projections.start()
         try:
             yield
         finally:
-            if chosen.in_process_projections:
-                read_models.stop()
-            read_models.close()
-            if own:
-                the_ledger.close()
+            services.close()
 
     app = FastAPI(
         title="Support-credit ledger",

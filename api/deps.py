@@ -26,8 +26,9 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import KeyRing, bearer_token
 from api.problems import NotAuthenticatedError
 from ledger.application import Ledger
+from ledger.audit.service import Audit
 from ledger.permissions import Action, authorize
-from ledger.projections import ReadModels
+from ledger.projections import ReadQueries
 from ledger.values import Actor
 
 MAX_POSITION = 2**53
@@ -38,9 +39,14 @@ async def get_ledger(request: Request) -> Ledger:
     return ledger
 
 
-async def get_read_models(request: Request) -> ReadModels:
-    read_models: ReadModels = request.app.state.read_models
+async def get_read_models(request: Request) -> ReadQueries:
+    read_models: ReadQueries = request.app.state.read_models
     return read_models
+
+
+async def get_audit(request: Request) -> Audit:
+    audit: Audit = request.app.state.audit
+    return audit
 
 
 def authenticate(request: Request) -> Actor:
@@ -103,13 +109,14 @@ After = Annotated[
 ]
 
 
-async def read_after(request: Request, after: After = None) -> ReadModels:
+async def read_after(request: Request, after: After = None) -> ReadQueries:
     """The read models, once they have caught up with ``?after=``."""
-    read_models: ReadModels = request.app.state.read_models
+    read_models: ReadQueries = request.app.state.read_models
     if after is not None:
         await run_in_threadpool(read_models.wait_for, after)
     return read_models
 
 
-CaughtUp = Annotated[ReadModels, Depends(read_after)]
+CaughtUp = Annotated[ReadQueries, Depends(read_after)]
+AuditDep = Annotated[Audit, Depends(get_audit)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]

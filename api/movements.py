@@ -2,7 +2,7 @@
 
 CSV text cells are made safe to open in a spreadsheet (``ledger.exports``).
 
-The CSV is written line by line from ``ReadModels.iter_movements`` (which
+The CSV is written line by line from ``ReadQueries.iter_movements`` (which
 reads in chunks), so an export of any size runs in constant memory: a
 header row, then one line per movement, oldest first.
 """

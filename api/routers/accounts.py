@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from api import schemas as s
 from api.deps import (
     After,
+    AuditDep,
     CaughtUp,
     IdempotencyKey,
     LedgerDep,
@@ -23,7 +24,7 @@ from api.routers import READ, WRITE, problems
 from api.timeparams import instant
 from ledger.errors import UnknownAccountError
 from ledger.permissions import Action
-from ledger.projections import ReadModels
+from ledger.projections import ReadQueries
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
@@ -65,7 +66,7 @@ def get_account(
     customer_id: CustomerId,
     actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
     ledger: LedgerDep,
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
     as_of: AsOf = None,
     after: After = None,
 ) -> ModelJSON:
@@ -113,16 +114,14 @@ def account_movements(
 def account_statement(
     customer_id: CustomerId,
     actor: Annotated[Actor, Depends(allowed(Action.READ_STATEMENT))],
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    audit: AuditDep,
     since: AsOf = None,
     until: AsOf = None,
 ) -> ModelJSON:
     """Opening balance, every movement in ``since`` <= at < ``until``, closing
     balance, the chain head at the time of issue and the statement's digest;
     from the event store. ``ledger verify-statement FILE`` checks it later."""
-    statement = read_models.audit.statement(
-        customer_id, instant("since", since), instant("until", until)
-    )
+    statement = audit.statement(customer_id, instant("since", since), instant("until", until))
     return ModelJSON(s.StatementOut.model_validate(statement.to_json()))
 
 

@@ -9,13 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api import schemas as s
-from api.deps import CaughtUp, allowed, get_read_models
+from api.deps import AuditDep, CaughtUp, allowed
 from api.movements import Cursor, Limit, csv_response, movements_page
 from api.responses import ModelJSON
 from api.routers import READ, problems
 from api.timeparams import instant
 from ledger.permissions import Action
-from ledger.projections import ReadModels
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -58,12 +57,12 @@ def audit_movements(
 @router.get("/verify", response_model=s.VerificationOut, responses=problems(503))
 def verify_ledger(
     actor: Annotated[Actor, Depends(allowed(Action.VERIFY_LEDGER))],
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    audit: AuditDep,
 ) -> ModelJSON:
     """Recompute the hash chain from the event store and compare it with the
     recorded chain: ``ok`` with the head, or the first position where they
     disagree and how (changed, missing, inserted, reordered). Constant memory."""
-    result = read_models.audit.verify()
+    result = audit.verify()
     brk = result.first_break
     return ModelJSON(
         s.VerificationOut(

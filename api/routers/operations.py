@@ -13,7 +13,7 @@ from api.deps import LedgerDep, current_actor, get_read_models
 from api.responses import ModelJSON
 from api.routers import problems
 from ledger.errors import StoreUnavailableError
-from ledger.projections import ReadModels
+from ledger.projections import ReadQueries
 from ledger.values import Actor
 
 router = APIRouter(tags=["operations"])
@@ -42,7 +42,7 @@ def healthz() -> ModelJSON:
 
 @router.get("/readyz", response_model=s.ReadyOut, responses={503: problems(503)[503]})
 def readyz(
-    ledger: LedgerDep, read_models: Annotated[ReadModels, Depends(get_read_models)]
+    ledger: LedgerDep, read_models: Annotated[ReadQueries, Depends(get_read_models)]
 ) -> ModelJSON:
     """Readiness: the store answers (else 503); each read model's lag in events."""
     return ModelJSON(s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag()))
@@ -52,7 +52,7 @@ def readyz(
 def metrics(
     request: Request,
     ledger: LedgerDep,
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
 ) -> PlainTextResponse:
     """Prometheus text: requests by route and status, latency, events, read-model lag."""
     collector: m.Metrics = request.app.state.metrics

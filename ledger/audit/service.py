@@ -20,7 +20,7 @@ from ledger.audit.chain import ChainHead, Verification, verify
 from ledger.audit.statement import MOVEMENT_KINDS, Statement, build_statement, check_statement
 from ledger.audit.store import PAGE, ChainStore, stored_events
 from ledger.errors import InvalidInputError, UnknownAccountError
-from ledger.persistence.store import Store, store_for
+from ledger.persistence.store import Store
 from ledger.views import plain
 
 Progress = Callable[[int], None]
@@ -40,18 +40,16 @@ EXPORT_COLUMNS = (
 
 
 class Audit:
-    def __init__(self, ledger: Ledger, store: Store | None = None) -> None:
-        """``store``: the ledger's own tables (shared with the read models);
-        one is opened when not given."""
+    def __init__(self, ledger: Ledger, store: Store) -> None:
+        """``store``: the ledger's own tables (shared with the read models),
+        built and closed by ``ledger.bootstrap``."""
         self.ledger = ledger
-        self._own_store = store is None
-        self.store = store if store is not None else store_for(ledger)
-        self.chain = ChainStore(ledger.recorder, self.store)
+        self.store = store
+        self.chain = ChainStore(ledger.recorder, store)
 
     def close(self) -> None:
+        """Close the chain's writer (the store is its owner's to close)."""
         self.chain.close()
-        if self._own_store:
-            self.store.close()
 
     def catch_up(self, batch: int = PAGE) -> int:
         """Chain every event stored after the head (the chain projection)."""

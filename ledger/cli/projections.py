@@ -21,10 +21,10 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import Services, open_services
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.errors import StoreUnavailableError
-from ledger.projections import BATCH_SIZE, REBUILD_BATCH_SIZE, ReadModels
+from ledger.projections import reconcile as reconcile_read_models
 
 log = logging.getLogger("ledger.project")
 
@@ -48,15 +48,10 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} ev/s" if speed else "- ev/s", style="progress.data.speed")
 
 
-def _read_models(batch_size: int | None) -> ReadModels:
+def _services(batch_size: int | None) -> Services:
     settings = settings_or_exit()
     try:
-        ledger = open_ledger(settings)
-        return ReadModels(
-            ledger,
-            batch_size=batch_size or BATCH_SIZE,
-            rebuild_batch_size=batch_size or REBUILD_BATCH_SIZE,
-        )
+        return open_services(settings, batch_size=batch_size, rebuild_batch_size=batch_size)
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
 
@@ -65,7 +60,8 @@ def _read_models(batch_size: int | None) -> ReadModels:
 def project(batch_size: int | None = BatchSize) -> None:
     """Run the read models until SIGTERM or SIGINT (a worker for PostgreSQL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    read_models = _read_models(batch_size)
+    services = _services(batch_size)
+    projections = services.projections
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -87,12 +83,11 @@ def project(batch_size: int | None = BatchSize) -> None:
             counted["events"] = 0
             last_log[0] = now
 
-    log.info("read models %s: worker started", ", ".join(read_models.names))
+    log.info("read models %s: worker started", ", ".join(projections.names))
     try:
-        read_models.run_forever(stop, on_batch)
+        projections.run_forever(stop, on_batch)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        services.close()
     log.info("worker stopped")
 
 
@@ -102,9 +97,11 @@ def rebuild(
     batch_size: int | None = BatchSize,
 ) -> None:
     """Empty the read models and rebuild them from the event store."""
-    read_models = _read_models(batch_size)
-    if name is not None and name not in read_models.names:
-        fail(f"unknown read model {name!r}; known: {', '.join(read_models.names)}")
+    services = _services(batch_size)
+    projections = services.projections
+    if name is not None and name not in projections.names:
+        services.close()
+        fail(f"unknown read model {name!r}; known: {', '.join(projections.names)}")
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -120,12 +117,11 @@ def rebuild(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            events = read_models.rebuild([name] if name else None, on_progress)
+            events = projections.rebuild([name] if name else None, on_progress)
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        services.close()
     elapsed = time.monotonic() - started
     typer.echo(f"rebuilt {name or 'all read models'}: {events} events in {elapsed:.1f} s")
 
@@ -134,15 +130,14 @@ def rebuild(
 def reconcile() -> None:
     """Recompute every balance from the events and compare it with the read
     models; exit 1 on any difference."""
-    read_models = _read_models(None)
+    services = _services(None)
     try:
-        differences = read_models.reconcile()
-        positions = read_models.positions()
+        differences = reconcile_read_models(services.ledger, services.projections)
+        positions = services.projections.positions()
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        services.close()
     if differences:
         for line in differences:
             typer.echo(line)

@@ -76,9 +76,8 @@ the first guard). Figures are in ``bench/results.md``, not here.
    ``PostgresDatastore.__init__`` (``OutageBoundedDatastore.like`` copies them
    all from the one the library built).
 
-Being removed (issue 10, section 3, in ``ledger/persistence/store.py``):
-``store_for`` reads ``ledger.factory.datastore.pool.kwargs`` (on SQLite,
-``pool.db_name``) to open the read models' own connections.
+The read models' own store no longer reads the library's pool settings: it
+is built from the settings in ``ledger.bootstrap.open_store``.
 
 Not internals, though underscored: ``Aggregate._create`` is the library's
 documented way for an aggregate's class method to trigger its created event.

@@ -514,21 +514,6 @@ class PostgresStore(Store):
                 self._pool = None
 
 
-def store_for(ledger: Any) -> Store:
-    """The store of a ``Ledger``'s own tables, from the ledger's own factory."""
-    datastore = ledger.factory.datastore
-    recorder = ledger.recorder
-    if hasattr(datastore, "schema"):
-        kwargs = {k: v for k, v in dict(datastore.pool.kwargs).items() if k != "row_factory"}
-        return PostgresStore(
-            kwargs,
-            schema=str(datastore.schema),
-            events_table=str(recorder.events_table_name),
-            channel=str(recorder.channel_name),
-        )
-    return SQLiteStore(str(datastore.pool.db_name), str(recorder.events_table_name))
-
-
 __all__ = [
     "STORE_ERRORS",
     "ColumnTypes",
@@ -541,5 +526,4 @@ __all__ = [
     "as_decimal",
     "as_time",
     "as_uuid",
-    "store_for",
 ]

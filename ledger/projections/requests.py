@@ -5,6 +5,9 @@ the row's ``position``: status, price, agreed price, revisions, charged,
 refunded and closing time are changed by the aggregate's own event
 ``apply`` methods, run on a mirror of the row; the opening fields are copied
 from ``RequestOpened``.
+
+Its query (``get``) takes an open read cursor: the facade
+``ledger.projections.queries.ReadQueries`` opens it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import RequestStatus, SupportRequest
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_time, as_uuid
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import RequestRow
 
@@ -191,3 +194,14 @@ def request_row(row: Sequence[Any]) -> RequestRow:
         closed_at=None if row[14] is None else as_time(row[14]),
         position=int(row[15]),
     )
+
+
+# --- queries ------------------------------------------------------------------
+
+
+def get(cur: Cur, store: Store, request_id: UUID) -> RequestRow | None:
+    """The row of one support request, if it is known."""
+    row = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE request_id = %s", (store.uuid(request_id),)
+    ).one()
+    return None if row is None else request_row(row)
