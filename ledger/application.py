@@ -35,6 +35,7 @@ from eventsourcing.application import (
 )
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    EventStore,
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
@@ -65,6 +66,7 @@ from ledger.errors import (
     UnknownRequestError,
 )
 from ledger.permissions import Action, authorize
+from ledger.persistence.recorders import guard_snapshots
 from ledger.persistence.transcodings import LedgerTranscoder, register_ledger_transcodings
 from ledger.policy import (
     DEFAULT_CALENDAR,
@@ -209,6 +211,13 @@ class Ledger(Application[UUID]):
         self.calendar = calendar
         self.clock = clock
         self.max_attempts = max_attempts
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """The library's, its table append-only like the events."""
+        store = super().construct_snapshot_store()
+        if getattr(self.factory, "env_create_table", lambda: True)():
+            guard_snapshots(store.recorder)
+        return store
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()
