@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.persistence import AggregateRecorder, StoredEvent
@@ -102,7 +102,7 @@ class Audit:
             if version > replayed_to:
                 events = self.ledger.events.get(originator_id, gt=replayed_to, lte=version)
                 for event in events:
-                    aggregate = event.mutate(aggregate)
+                    aggregate = cast(Any, event).mutate(aggregate)
                 current = (originator_id, version, aggregate)
             problem = self._snapshot_problem(
                 StoredEvent(originator_id, version, topic, state), aggregate, position
@@ -114,18 +114,16 @@ class Audit:
     def _snapshot_problem(
         self, stored: StoredEvent, aggregate: Any, position: int | None
     ) -> ChainBreak | None:
-        where = f"the snapshot of aggregate {stored.originator_id} at version " + str(
-            stored.originator_version
-        )
+        """How the stored snapshot differs from the aggregate replayed to its
+        version, or ``None``."""
 
         def problem(detail: str) -> ChainBreak:
             return ChainBreak(
                 position or 0,
                 "snapshot",
-                f"{where} {detail}",
-                originator_id=stored.originator_id
-                if isinstance(stored.originator_id, UUID)
-                else None,
+                f"the snapshot of aggregate {stored.originator_id} at version "
+                f"{stored.originator_version} {detail}",
+                originator_id=as_uuid(stored.originator_id),
                 originator_version=stored.originator_version,
             )
 
@@ -133,25 +131,24 @@ class Audit:
             return problem("stands for no stored event")
         mapper = self.ledger.mapper
         try:
-            snapshot = mapper.to_domain_event(stored)
-            state = snapshot.state
-            topic = snapshot.topic
+            snapshot: Any = mapper.to_domain_event(stored)
+            state, topic = dict(snapshot.state), str(snapshot.topic)
         except Exception as e:  # whatever it holds, an unreadable snapshot is a break
             return problem(f"cannot be read ({type(e).__name__}: {e})")
         snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.ledger.snapshot_class)
         # Through the same transcoder both ways, so that types compare alike.
-        expected = mapper.to_domain_event(mapper.to_stored_event(snapshot_class.take(aggregate)))
-        if topic != expected.topic or state != expected.state:
-            differing = (
-                sorted(
-                    key
-                    for key in set(state) | set(expected.state)
-                    if state.get(key) != expected.state.get(key)
-                )
-                if isinstance(state, dict)
-                else ["state"]
-            )
-            return problem("differs from the replay of its events (" + ", ".join(differing) + ")")
+        expected: Any = mapper.to_domain_event(
+            mapper.to_stored_event(snapshot_class.take(aggregate))
+        )
+        if topic != expected.topic:
+            return problem(f"is of {topic}, its events make a {expected.topic}")
+        differing = sorted(
+            key
+            for key in state.keys() | expected.state.keys()
+            if state.get(key) != expected.state.get(key)
+        )
+        if differing:
+            return problem(f"differs from the replay of its events in {', '.join(differing)}")
         return None
 
     def statement(

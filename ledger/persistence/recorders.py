@@ -157,7 +157,7 @@ def guard_snapshots(recorder: AggregateRecorder) -> None:
         with recorder.datastore.transaction(commit=True) as curs:
             curs.execute(SQL("SELECT pg_advisory_xact_lock({0})").format(Literal(_DDL_LOCK_KEY)))
             for statement in statements:
-                curs.execute(SQL(statement))  # type: ignore[arg-type]
+                curs.execute(SQL(statement))
     elif isinstance(recorder, SQLiteAggregateRecorder):
         statements = sqlite_append_only_ddl(
             recorder.events_table_name,
@@ -180,7 +180,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             0, SQL("SELECT pg_advisory_xact_lock({0})").format(Literal(_DDL_LOCK_KEY))
         )
         self.sql_create_statements += [
-            SQL(statement)
+            SQL(statement).format()
             for statement in postgres_append_only_ddl(
                 self.datastore.schema, self.events_table_name, APPEND_ONLY_MESSAGE
             )
