@@ -200,12 +200,20 @@ def _compare(
         return ChainBreak(
             c.position, "missing", "the chain recorded an event the store no longer has"
         )
+    unreadable = (TypeError, ValueError, AttributeError, OverflowError)
     try:
         identity = (_uuid(s.originator_id), s.originator_version)
+    except unreadable as e:
+        return ChainBreak(s.id, "unreadable", f"the stored event's id cannot be read ({e})")
+    try:
         digest = event_digest(s)
-    except (TypeError, ValueError, AttributeError, OverflowError) as e:
+    except unreadable as e:
         return ChainBreak(
-            s.id, "unreadable", f"the stored event cannot be read ({type(e).__name__}: {e})"
+            s.id,
+            "unreadable",
+            f"the stored event cannot be read ({type(e).__name__}: {e})",
+            originator_id=identity[0],
+            originator_version=identity[1],
         )
     if identity != (c.originator_id, c.originator_version):
         elsewhere = locate(*identity)

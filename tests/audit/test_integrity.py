@@ -18,13 +18,16 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from ledger.aggregates import account_id_for
 from ledger.audit.service import Audit
 from ledger.bootstrap import open_ledger
 from ledger.cli import app
 from ledger.settings import LedgerSettings
+from tests.api.conftest import Api, make_settings
 from tests.audit.conftest import Story, tamper_sqlite, tell_story
 
 runner = CliRunner()
@@ -158,6 +161,13 @@ def test_verify_names_a_forged_snapshot(
     assert cli.exit_code == 1, cli.output
     assert f"BROKEN at position {position}: snapshot: " in cli.output
     assert str(account_id) in cli.output
+    # And ``GET /v1/audit/verify``, which runs the same verification.
+    with TestClient(create_app(make_settings(snapshotted.url))) as client:
+        answer = Api(client).ok(Api(client).get("finance", "/v1/audit/verify"))
+    assert answer["ok"] is False
+    assert answer["first_break"]["position"] == position
+    assert answer["first_break"]["kind"] == "snapshot"
+    assert str(account_id) in answer["first_break"]["detail"]
 
 
 def test_verify_names_a_snapshot_inserted_without_any_bypass(snapshotted: Story) -> None:
@@ -262,6 +272,7 @@ def test_verify_reports_a_state_stored_as_text_with_its_position(
 
     assert result.first_break is not None
     assert (result.first_break.position, result.first_break.kind) == (p, "unreadable")
+    assert result.first_break.originator_version is not None
     monkeypatch.setenv("LEDGER_DATABASE_URL", story.url)
     cli = runner.invoke(app, ["verify"])
     assert cli.exit_code == 1, cli.output
