@@ -87,6 +87,18 @@ def _own_and_grant(
     for role in (owner, app_role):
         if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
             raise psycopg.ProgrammingError(f'role "{role}" does not exist: create it first')
+    # The owner of the schema (for ``public`` since PostgreSQL 15: the
+    # database's owner) may drop any table in it.
+    row = conn.execute(
+        "SELECT n.nspowner::regrole::text, pg_get_userbyid(d.datdba) FROM pg_namespace n, "
+        "pg_database d WHERE n.nspname = %s AND d.datname = current_database()",
+        (schema,),
+    ).fetchone()
+    if row is not None and app_role in (row[0], row[1]):
+        raise psycopg.ProgrammingError(
+            f'role "{app_role}" owns the database or the schema {schema}, so it could drop '
+            f"the tables: ALTER DATABASE ... OWNER TO {owner} first"
+        )
     s, o, a = sql.Identifier(schema), sql.Identifier(owner), sql.Identifier(app_role)
     tables = [
         str(r[0])

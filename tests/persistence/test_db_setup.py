@@ -174,3 +174,30 @@ def test_setup_names_a_missing_role(
     result = runner.invoke(app, ["db", "setup", "--owner", "nobody_x1", "--app-role", "nobody_x2"])
     assert result.exit_code != 0
     assert 'role "nobody_x1" does not exist' in result.output
+
+
+@pytest.mark.postgres
+def test_setup_refuses_a_service_role_that_owns_the_database(
+    roles: Roles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner of a schema may drop any table in it (``public`` belongs to
+    the database's owner since PostgreSQL 15)."""
+    dbname = split_url(roles.admin_url)["dbname"]
+    with psycopg.connect(roles.admin_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(
+                sql.Identifier(dbname), sql.Identifier(roles.app_role)
+            )
+        )
+    try:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", roles.admin_url)
+        result = runner.invoke(
+            app, ["db", "setup", "--owner", roles.owner, "--app-role", roles.app_role]
+        )
+        assert result.exit_code != 0
+        assert f'role "{roles.app_role}" owns the database' in result.output
+    finally:
+        with psycopg.connect(roles.admin_url, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("ALTER DATABASE {} OWNER TO CURRENT_USER").format(sql.Identifier(dbname))
+            )
