@@ -496,7 +496,7 @@ class ChainHeadOut(Out):
 
 class ChainBreakOut(Out):
     position: int
-    kind: Literal["changed", "missing", "inserted", "reordered"]
+    kind: Literal["changed", "missing", "inserted", "reordered", "unreadable", "snapshot"]
     detail: str
 
 

@@ -31,6 +31,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    EventStore,
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
@@ -60,6 +61,7 @@ from ledger.errors import (
 )
 from ledger.permissions import Action, authorize
 from ledger.persistence.library import WritePathApplication, project
+from ledger.persistence.recorders import guard_snapshots
 from ledger.persistence.transcodings import LedgerTranscoder, register_ledger_transcodings
 from ledger.policy import (
     DEFAULT_CALENDAR,
@@ -189,6 +191,13 @@ class Ledger(WritePathApplication):
         self.calendar = calendar
         self.clock = clock
         self.max_attempts = max_attempts
+
+    def construct_snapshot_store(self) -> EventStore[UUID]:
+        """The library's, its table append-only like the events."""
+        store = super().construct_snapshot_store()
+        if getattr(self.factory, "env_create_table", lambda: True)():
+            guard_snapshots(store.recorder)
+        return store
 
     def construct_transcoder(self) -> Transcoder:
         transcoder = LedgerTranscoder()

@@ -75,8 +75,18 @@ def open_store(settings: LedgerSettings, ledger: Ledger) -> Store:
     database of ``settings``, beside ``ledger``'s events."""
     env = ledger_env(settings)
     events_table = str(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
+    store: Store
     if settings.backend == "sqlite":
-        return SQLiteStore(env["SQLITE_DBNAME"], events_table)
+        store = SQLiteStore(env["SQLITE_DBNAME"], events_table)
+    else:
+        store = _postgres_store(env, ledger, events_table)
+    # With the library's CREATE_TABLE=false (a schema made by ``ledger db
+    # setup``), the ledger's own tables are not created either.
+    store.create_tables = bool(getattr(ledger.factory, "env_create_table", lambda: True)())
+    return store
+
+
+def _postgres_store(env: dict[str, str], ledger: Ledger, events_table: str) -> PostgresStore:
     connection = {
         "dbname": env["POSTGRES_DBNAME"],
         "host": env["POSTGRES_HOST"],

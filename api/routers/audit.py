@@ -60,8 +60,10 @@ def verify_ledger(
     audit: AuditDep,
 ) -> ModelJSON:
     """Recompute the hash chain from the event store and compare it with the
-    recorded chain: ``ok`` with the head, or the first position where they
-    disagree and how (changed, missing, inserted, reordered). Constant memory."""
+    recorded chain, then every snapshot against a replay of its aggregate's
+    events: ``ok`` with the head, or the first position where they disagree
+    and how (changed, missing, inserted, reordered, unreadable; snapshot: the
+    detail names the aggregate and the version). Constant memory."""
     result = audit.verify()
     brk = result.first_break
     return ModelJSON(

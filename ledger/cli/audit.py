@@ -52,7 +52,8 @@ def _time(value: str | None, option: str) -> datetime | None:
 @app.command("verify")
 def verify_command() -> None:
     """Recompute the hash chain from the event store and compare it with the
-    recorded chain. Exit 1 at the first break."""
+    recorded chain, then check every snapshot against a replay of its
+    aggregate's events. Exit 1 at the first break."""
     with _audit() as audit, event_progress() as progress:
         total = audit.ledger.position()
         task = progress.add_task("verifying", total=total or None)
@@ -62,7 +63,8 @@ def verify_command() -> None:
     if result.ok:
         typer.echo(
             f"OK: {result.checked} events chained, head position {head.position}, "
-            f"count {head.count}, hash {head.hash}"
+            f"count {head.count}, hash {head.hash}; "
+            f"{result.snapshots_checked} snapshots match their events"
             + (f"; {result.unchained} newer events not chained yet" if result.unchained else "")
         )
         return

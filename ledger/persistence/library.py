@@ -198,7 +198,10 @@ class OneStatementAppend(PostgresApplicationRecorder):
             SQL(
                 "CREATE OR REPLACE FUNCTION {schema}.{append}("
                 "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
+                # As its owner: the service's role needs no UPDATE, DELETE
+                # or TRUNCATE privilege for the lock (``ledger db setup``).
+                "RETURNS SETOF bigint LANGUAGE plpgsql "
+                "SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$ BEGIN "
                 "SET LOCAL lock_timeout = '{lock_timeout}s'; "
                 "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
                 "NOTIFY {channel}; "

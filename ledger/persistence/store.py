@@ -165,6 +165,7 @@ class Store(ABC):
     types: ColumnTypes
     events_table: str
     id_column: str
+    create_tables: bool = True
 
     # --- parameters -----------------------------------------------------------
     @abstractmethod
@@ -213,6 +214,11 @@ class Store(ABC):
             raise StoreUnavailableError(f"the read models are unavailable: {e}") from e
 
     def create(self, statements: Sequence[str]) -> None:
+        """Run DDL, unless the ledger was opened with the library's
+        ``CREATE_TABLE=false`` (a service role that may not create: the schema
+        is ``ledger db setup``'s)."""
+        if not self.create_tables:
+            return
         writer = self.writer()
         try:
             with writer.transaction() as cur:

@@ -71,11 +71,12 @@ def story(database_url: str) -> Iterator[Story]:
 
 def tamper_sqlite(url: str, *statements: str, params: tuple[object, ...] = ()) -> None:
     """Change a SQLite store from outside, as someone with the file would:
-    drop the append-only triggers, then run the statements."""
+    drop every trigger (the append-only ones), then run the statements."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:
-        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
-        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_delete")
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():
+            conn.execute(f'DROP TRIGGER "{name}"')
         for statement in statements:
             conn.execute(statement, params)
     finally:
