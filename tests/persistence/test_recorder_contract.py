@@ -16,6 +16,8 @@ against its aggregate recorders only.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -90,9 +92,13 @@ def production_env(url: str, name: str = NAME) -> Environment:
     return Environment(name, ledger_env(LedgerSettings(database_url=url)))
 
 
+THREAD_JOIN_TIMEOUT_S = 10.0
+
+
 class _FromProductionFactory:
     url: ClassVar[str]
     factories: list[InfrastructureFactory[Any]]
+    threads_before: set[threading.Thread]
 
     def create_recorder(self) -> Any:
         factory = InfrastructureFactory.construct(production_env(self.url))
@@ -101,9 +107,16 @@ class _FromProductionFactory:
 
     def setUp(self) -> None:
         self.factories = []
+        self.threads_before = set(threading.enumerate())
         super().setUp()  # type: ignore[misc]
 
     def tearDown(self) -> None:
+        # The library's concurrency cases stop their reader threads without
+        # joining them: closing a SQLite connection a thread still reads
+        # through crashes the interpreter. Wait (bounded) for them first.
+        deadline = time.monotonic() + THREAD_JOIN_TIMEOUT_S
+        for thread in set(threading.enumerate()) - self.threads_before:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
         for factory in self.factories:
             factory.close()
         super().tearDown()  # type: ignore[misc]
