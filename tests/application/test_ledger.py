@@ -504,6 +504,18 @@ def test_subscription_day_is_evaluated_in_the_calendar_time_zone(
         ledger.charge(ends, actor=SPECIALIST)
 
 
+def test_today_is_the_date_in_the_calendar_time_zone(
+    make_ledger: LedgerFactory, clock: Clock
+) -> None:
+    ledger = make_ledger(support_hours="Mon-Sun 00:00-24:00 Europe/Samara")
+
+    # 21:30 UTC on Sunday 1 March is already Monday 2 March in Samara.
+    clock.now = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)
+    assert ledger.today() == date(2026, 3, 2)
+    clock.now = datetime(2026, 3, 1, 19, 59, tzinfo=UTC)
+    assert ledger.today() == date(2026, 3, 1)
+
+
 # --- quotes, revisions, acceptance -------------------------------------------
 
 
