@@ -22,7 +22,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ledger.application import InvoiceIssued
+from ledger.commands.results import IssueInvoiceResult
 from ledger.projections import BalanceRow, RequestRow, SummaryRow
 from ledger.values import SubscriptionPeriod
 from ledger.views import AccountView, HistoryEntry, InvoiceView, RequestView
@@ -410,7 +410,7 @@ def account_as_of(view: AccountView, moment: datetime) -> AccountOut:
     )
 
 
-def invoice_out(result: InvoiceIssued) -> InvoiceOut:
+def invoice_out(result: IssueInvoiceResult) -> InvoiceOut:
     return InvoiceOut(
         invoice_id=result.invoice_id,
         customer_id=result.customer_id,

@@ -79,7 +79,7 @@ def get_account(
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return ModelJSON(s.account_from_row(row, ledger.calendar.local_date(ledger.clock())))
+    return ModelJSON(s.account_from_row(row, ledger.today()))
 
 
 @router.get(
