@@ -3,11 +3,11 @@ actor and its permission, and the consistency wait.
 
 Invariants owned here:
 - the dependencies are few and ``async``: each one costs FastAPI's
-  per-request solving (about 20 µs), and a plain ``def`` one a thread-pool
-  round trip too (about 300 µs of CPU on this project's 2-core machine); a
-  route resolves its caller in one (``allowed``), and the one that can wait,
-  ``read_after``, hands the wait to the thread pool only when there is
-  something to wait for;
+  per-request solving, and a plain ``def`` one a thread-pool round trip too
+  (their share of a request is measured in ``bench/results.md``, "Read-path
+  profile", "FastAPI dependency solving"); a route resolves its caller in one
+  (``allowed``), and the one that can wait, ``read_after``, hands the wait to
+  the thread pool only when there is something to wait for;
 - resources come from ``app.state`` (built in ``lifespan``), never from import time;
 - every endpoint but the operational ones resolves an ``Actor`` from a bearer
   token (401 otherwise) and checks it against ``ledger.permissions`` (403);
