@@ -28,7 +28,7 @@ from api.problems import NotAuthenticatedError
 from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.permissions import Action, authorize
-from ledger.projections import ReadQueries
+from ledger.projections import Projections, ReadQueries
 from ledger.values import Actor
 
 MAX_POSITION = 2**53
@@ -42,6 +42,11 @@ async def get_ledger(request: Request) -> Ledger:
 async def get_read_models(request: Request) -> ReadQueries:
     read_models: ReadQueries = request.app.state.read_models
     return read_models
+
+
+async def get_projections(request: Request) -> Projections:
+    projections: Projections = request.app.state.projections
+    return projections
 
 
 async def get_audit(request: Request) -> Audit:
