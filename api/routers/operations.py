@@ -22,16 +22,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/v1/support-hours", response_model=s.SupportHoursOut, responses=problems())
 def support_hours(actor: Annotated[Actor, Depends(current_actor)], ledger: LedgerDep) -> ModelJSON:
     """Whether support is open now and when it next opens (null under 24/7)."""
-    hours = ledger.support_hours()
-    return ModelJSON(
-        s.SupportHoursOut(
-            open=hours.open,
-            now=hours.now,
-            next_open=hours.next_open,
-            time_zone=hours.time_zone,
-            hours=hours.hours,
-        )
-    )
+    return ModelJSON(s.SupportHoursOut.model_validate(ledger.support_hours()))
 
 
 @router.get("/healthz", response_model=s.HealthOut)

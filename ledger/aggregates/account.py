@@ -19,6 +19,7 @@ make is of the stored history itself, above).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -236,11 +237,27 @@ class CustomerAccount(Aggregate):
     # --- queries ------------------------------------------------------------
 
     def has_subscription_on(self, day: date) -> bool:
-        return any(period.covers(day) for period in self.subscriptions)
+        return has_subscription_on(self.subscriptions, day)
 
     def current_subscription(self, day: date) -> SubscriptionPeriod | None:
         """The period covering ``day``, else the latest one, else ``None``."""
-        covering = [p for p in self.subscriptions if p.covers(day)]
-        if covering:
-            return max(covering, key=lambda p: p.valid_until)
-        return max(self.subscriptions, key=lambda p: p.valid_until, default=None)
+        return current_subscription(self.subscriptions, day)
+
+
+# The subscription rules over an account's periods, for the aggregate and for
+# the read side, which holds the same periods in a row.
+
+
+def has_subscription_on(periods: Iterable[SubscriptionPeriod], day: date) -> bool:
+    return any(period.covers(day) for period in periods)
+
+
+def current_subscription(
+    periods: Iterable[SubscriptionPeriod], day: date
+) -> SubscriptionPeriod | None:
+    """The period covering ``day``, else the latest one, else ``None``."""
+    periods = list(periods)
+    covering = [p for p in periods if p.covers(day)]
+    if covering:
+        return max(covering, key=lambda p: p.valid_until)
+    return max(periods, key=lambda p: p.valid_until, default=None)
