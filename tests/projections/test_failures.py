@@ -17,8 +17,9 @@ import psycopg
 import pytest
 
 from ledger.application import Ledger
+from ledger.bootstrap import Services
 from ledger.errors import ProjectionFailedError
-from ledger.projections import ReadModels
+from ledger.projections import Projections
 from ledger.projections.balances import Balances
 from ledger.projections.movements import Movements
 from ledger.projections.runner import MAX_ATTEMPTS
@@ -28,7 +29,7 @@ from tests.support.ledger import forge_uncovered_charge
 TIMEOUT_S = 30
 
 
-def run_until_stopped(read_models: ReadModels) -> ProjectionFailedError | None:
+def run_until_stopped(read_models: Projections) -> ProjectionFailedError | None:
     """Run a worker in a thread until it stops by itself (or ``TIMEOUT_S``)."""
     worker = read_models.worker()
     stop = threading.Event()
@@ -43,14 +44,14 @@ def run_until_stopped(read_models: ReadModels) -> ProjectionFailedError | None:
 
 
 def test_an_event_the_fifo_cannot_apply_stops_the_worker_naming_model_position_and_error(
-    ledger: Ledger, read_models: ReadModels, caplog: pytest.LogCaptureFixture
+    ledger: Ledger, services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
     ledger.open_account("acme", "Acme", actor=HELPDESK)
     before = ledger.adjust_balance("acme", 5, "goodwill", actor=FINANCE).position
     forged = forge_uncovered_charge(ledger, "acme", 50)
 
     with caplog.at_level(logging.ERROR, logger="ledger.projections"):
-        failure = run_until_stopped(read_models)
+        failure = run_until_stopped(services.projections)
 
     assert failure is not None
     assert (failure.read_model, failure.position) == ("summary", forged)
@@ -59,13 +60,13 @@ def test_an_event_the_fifo_cannot_apply_stops_the_worker_naming_model_position_a
     assert "summary read model" in line and f"position {forged}" in line
     assert "LotsExhaustedError" in line and f"after {MAX_ATTEMPTS} attempts" in line
     # Everything before the event was processed, one event at a time; nothing after it.
-    assert set(read_models.positions().values()) == {before}
-    balance = read_models.balance("acme")
+    assert set(services.projections.positions().values()) == {before}
+    balance = services.queries.balance("acme")
     assert balance is not None and balance.balance == 5
 
 
 def test_a_programming_error_in_a_read_model_stops_the_worker(
-    ledger: Ledger, read_models: ReadModels, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     opened = ledger.open_account("acme", "Acme", actor=HELPDESK)
 
@@ -73,7 +74,7 @@ def test_a_programming_error_in_a_read_model_stops_the_worker(
         raise ValueError("a bug in the balances projection")
 
     monkeypatch.setattr(Balances, "apply", bug)
-    failure = run_until_stopped(read_models)
+    failure = run_until_stopped(services.projections)
 
     assert failure is not None
     assert (failure.read_model, failure.position) == ("balances", opened.position)
@@ -89,7 +90,7 @@ def test_a_programming_error_in_a_read_model_stops_the_worker(
 )
 def test_a_store_error_is_retried_beyond_the_bound_and_the_worker_catches_up(
     ledger: Ledger,
-    read_models: ReadModels,
+    services: Services,
     monkeypatch: pytest.MonkeyPatch,
     outage: Exception,
 ) -> None:
@@ -105,17 +106,18 @@ def test_a_store_error_is_retried_beyond_the_bound_and_the_worker_catches_up(
         real_apply(self, cur, events)
 
     monkeypatch.setattr(Movements, "apply", flaky)
-    read_models.start()
+    projections = services.projections
+    projections.start()
     try:
-        read_models.wait_for(opened.position, timeout_s=TIMEOUT_S)
-        assert read_models.failure() is None
+        projections.wait_for(opened.position, timeout_s=TIMEOUT_S)
+        assert projections.failure() is None
     finally:
-        read_models.stop()
+        projections.stop()
     assert failures == 0
 
 
 def test_ledger_project_exits_non_zero_naming_the_read_model_that_cannot_apply_an_event(
-    ledger: Ledger, read_models: ReadModels, database_url: str
+    ledger: Ledger, services: Services, database_url: str
 ) -> None:
     ledger.open_account("acme", "Acme", actor=HELPDESK)
     forged = forge_uncovered_charge(ledger, "acme", 50)
