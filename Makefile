@@ -5,6 +5,8 @@ PYTEST_ARGS ?=
 
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+# make bench also needs the bench extra (the plot, memory sampling, the profiles).
+BENCH_STAMP = $(VENV)/.installed-bench
 
 .PHONY: install run test lint bench reliability clean
 
@@ -37,9 +39,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	touch $@
+
 # pgbench (the durable-insert baseline) comes from Debian's postgresql-contrib:
 # found on PATH or under /usr/lib/postgresql, else installed when run as root.
-bench: install
+bench: $(BENCH_STAMP)
 	@if ! command -v pgbench >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			apt-get install -y postgresql-contrib || { apt-get update && apt-get install -y postgresql-contrib; }; \

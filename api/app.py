@@ -64,6 +64,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         services = open_services(chosen, ledger=ledger)
         app.state.ledger = services.ledger
         app.state.read_models = services.queries
+        app.state.projections = services.projections
         app.state.audit = services.audit
         app.state.keyring = keyring
         if chosen.in_process_projections:

@@ -3,11 +3,11 @@ actor and its permission, and the consistency wait.
 
 Invariants owned here:
 - the dependencies are few and ``async``: each one costs FastAPI's
-  per-request solving (about 20 µs), and a plain ``def`` one a thread-pool
-  round trip too (about 300 µs of CPU on this project's 2-core machine); a
-  route resolves its caller in one (``allowed``), and the one that can wait,
-  ``read_after``, hands the wait to the thread pool only when there is
-  something to wait for;
+  per-request solving, and a plain ``def`` one a thread-pool round trip too
+  (their share of a request is measured in ``bench/results.md``, "Read-path
+  profile", "FastAPI dependency solving"); a route resolves its caller in one
+  (``allowed``), and the one that can wait, ``read_after``, hands the wait to
+  the thread pool only when there is something to wait for;
 - resources come from ``app.state`` (built in ``lifespan``), never from import time;
 - every endpoint but the operational ones resolves an ``Actor`` from a bearer
   token (401 otherwise) and checks it against ``ledger.permissions`` (403);
@@ -28,7 +28,7 @@ from api.problems import NotAuthenticatedError
 from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.permissions import Action, authorize
-from ledger.projections import ReadQueries
+from ledger.projections import Projections, ReadQueries
 from ledger.values import Actor
 
 MAX_POSITION = 2**53
@@ -42,6 +42,11 @@ async def get_ledger(request: Request) -> Ledger:
 async def get_read_models(request: Request) -> ReadQueries:
     read_models: ReadQueries = request.app.state.read_models
     return read_models
+
+
+async def get_projections(request: Request) -> Projections:
+    projections: Projections = request.app.state.projections
+    return projections
 
 
 async def get_audit(request: Request) -> Audit:

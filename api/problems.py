@@ -5,7 +5,13 @@ Invariants owned here:
   ``status`` and ``detail`` (plus the rule's own fields);
 - a domain error's status comes from its *kind* (``STATUS_BY_KIND``), never
   from a handler;
-- bad input answers 400/422 naming the field, never 500.
+- bad input answers 400/422 naming the field, never 500;
+- a corrupted history (``LedgerCorruptionError``: an event or a snapshot
+  changed outside the ledger) answers 503 naming the account and the version,
+  and a stopped read model (``ProjectionFailedError``, on ``/readyz``) 503
+  naming it, the position and the error; both without ``Retry-After``
+  (retrying cannot help: an operator must act) and logged as errors. The
+  rest of the ledger keeps answering.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ from ledger.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
+    LedgerCorruptionError,
     LedgerError,
     NotFoundError,
     PaymentRequiredError,
+    ProjectionFailedError,
     StoreUnavailableError,
 )
 
@@ -44,7 +52,11 @@ STATUS_BY_KIND: Mapping[type[LedgerError], int] = {
     PaymentRequiredError: 402,
     ForbiddenError: 403,
     StoreUnavailableError: 503,
+    LedgerCorruptionError: 503,
+    ProjectionFailedError: 503,
 }
+#: 503s that retrying cannot clear: an operator must act, so no ``Retry-After``.
+_LASTING: tuple[type[LedgerError], ...] = (LedgerCorruptionError, ProjectionFailedError)
 
 _TITLES = {
     400: "Bad request",
@@ -126,9 +138,12 @@ def status_for(error: LedgerError) -> int:
 def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     status = status_for(exc)
-    if status >= 500:
+    lasting = isinstance(exc, _LASTING)
+    if lasting:
+        logger.error("ledger error %s: %s %s", exc.code, exc.detail, exc.fields())
+    elif status >= 500:
         logger.warning("ledger error %s: %s", exc.code, exc.detail)
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 and not lasting else None
     return problem(
         status, exc.detail, code=exc.code, title=exc.title, headers=headers, fields=exc.fields()
     )

@@ -1,5 +1,7 @@
-"""Who may do what (POLICY.md, "Who may do what"): one table, used by the
-application for every command and by the HTTP layer for every read.
+"""Who may do what (POLICY.md, "Who may do what"): one table. The HTTP layer
+checks it for every endpoint that needs a key (reads and commands, before the
+handler runs), and the application checks it again for every command, so a
+command is refused to a role whoever calls it (the API, the CLI, a test).
 
 ``admin`` may do everything.
 """

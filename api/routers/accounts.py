@@ -56,9 +56,7 @@ def open_account(
     key: IdempotencyKey = None,
 ) -> ModelJSON:
     result = ledger.open_account(body.customer_id, body.name, actor=actor, idempotency_key=key)
-    return ModelJSON(
-        s.AccountOpenedOut.model_validate(result, from_attributes=True), status_code=201
-    )
+    return ModelJSON(s.AccountOpenedOut.model_validate(result), status_code=201)
 
 
 @router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
@@ -74,12 +72,12 @@ def get_account(
     replayed from the event store (``after`` is then not needed)."""
     moment = instant("as_of", as_of)
     if moment is not None:
-        return ModelJSON(s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment))
+        return ModelJSON(s.AccountOut.at(ledger.get_account_as_of(customer_id, moment), moment))
     read_models.wait_for(after)
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return ModelJSON(s.account_from_row(row, ledger.today()))
+    return ModelJSON(s.AccountOut.now(row, ledger.today()))
 
 
 @router.get(
@@ -146,7 +144,7 @@ def issue_invoice(
         actor=actor,
         idempotency_key=key,
     )
-    return ModelJSON(s.invoice_out(result), status_code=201)
+    return ModelJSON(s.InvoiceOut.model_validate(result), status_code=201)
 
 
 @router.post(
@@ -162,7 +160,7 @@ def record_subscription(
     result = ledger.record_subscription(
         customer_id, body.valid_from, body.valid_until, actor=actor, idempotency_key=key
     )
-    return ModelJSON(s.SubscriptionOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.SubscriptionOut.model_validate(result))
 
 
 @router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
@@ -176,4 +174,4 @@ def adjust_balance(
     result = ledger.adjust_balance(
         customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
     )
-    return ModelJSON(s.BalanceOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.BalanceOut.model_validate(result))

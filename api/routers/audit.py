@@ -64,18 +64,4 @@ def verify_ledger(
     events: ``ok`` with the head, or the first position where they disagree
     and how (changed, missing, inserted, reordered, unreadable; snapshot: the
     detail names the aggregate and the version). Constant memory."""
-    result = audit.verify()
-    brk = result.first_break
-    return ModelJSON(
-        s.VerificationOut(
-            ok=result.ok,
-            head=s.ChainHeadOut(
-                position=result.head.position, count=result.head.count, hash=result.head.hash
-            ),
-            checked=result.checked,
-            unchained=result.unchained,
-            first_break=None
-            if brk is None
-            else s.ChainBreakOut(position=brk.position, kind=brk.kind, detail=brk.detail),
-        )
-    )
+    return ModelJSON(s.VerificationOut.model_validate(audit.verify()))

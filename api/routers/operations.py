@@ -9,11 +9,11 @@ from fastapi.responses import PlainTextResponse
 
 from api import metrics as m
 from api import schemas as s
-from api.deps import LedgerDep, current_actor, get_read_models
+from api.deps import LedgerDep, current_actor, get_projections, get_read_models
 from api.responses import ModelJSON
 from api.routers import problems
 from ledger.errors import StoreUnavailableError
-from ledger.projections import ReadQueries
+from ledger.projections import Projections, ReadQueries
 from ledger.values import Actor
 
 router = APIRouter(tags=["operations"])
@@ -22,16 +22,7 @@ router = APIRouter(tags=["operations"])
 @router.get("/v1/support-hours", response_model=s.SupportHoursOut, responses=problems())
 def support_hours(actor: Annotated[Actor, Depends(current_actor)], ledger: LedgerDep) -> ModelJSON:
     """Whether support is open now and when it next opens (null under 24/7)."""
-    hours = ledger.support_hours()
-    return ModelJSON(
-        s.SupportHoursOut(
-            open=hours.open,
-            now=hours.now,
-            next_open=hours.next_open,
-            time_zone=hours.time_zone,
-            hours=hours.hours,
-        )
-    )
+    return ModelJSON(s.SupportHoursOut.model_validate(ledger.support_hours()))
 
 
 @router.get("/healthz", response_model=s.HealthOut)
@@ -42,9 +33,16 @@ def healthz() -> ModelJSON:
 
 @router.get("/readyz", response_model=s.ReadyOut, responses={503: problems(503)[503]})
 def readyz(
-    ledger: LedgerDep, read_models: Annotated[ReadQueries, Depends(get_read_models)]
+    ledger: LedgerDep,
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
+    projections: Annotated[Projections, Depends(get_projections)],
 ) -> ModelJSON:
-    """Readiness: the store answers (else 503); each read model's lag in events."""
+    """Readiness: the store answers and no read model has stopped on an event
+    it cannot apply (else 503 saying which, at which position, and why); each
+    read model's lag in events."""
+    failure = projections.failure()
+    if failure is not None:
+        raise failure
     return ModelJSON(s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag()))
 
 

@@ -23,12 +23,14 @@ from rich.text import Text
 
 from ledger.bootstrap import Services, open_services
 from ledger.cli.app import app, fail, settings_or_exit
-from ledger.errors import StoreUnavailableError
+from ledger.errors import ProjectionFailedError, StoreUnavailableError
 from ledger.projections import reconcile as reconcile_read_models
 
 log = logging.getLogger("ledger.project")
 
 PROGRESS_LOG_INTERVAL_S = 5.0
+#: ``ledger project``'s exit status when a read model cannot apply an event.
+PROJECTION_FAILED_EXIT = 3
 
 BatchSize = typer.Option(
     None,
@@ -86,6 +88,9 @@ def project(batch_size: int | None = BatchSize) -> None:
     log.info("read models %s: worker started", ", ".join(projections.names))
     try:
         projections.run_forever(stop, on_batch)
+    except ProjectionFailedError as e:
+        # Logged by the worker too; the exit code tells the supervisor.
+        fail(f"read model worker stopped: {e.detail}", code=PROJECTION_FAILED_EXIT)
     finally:
         services.close()
     log.info("worker stopped")

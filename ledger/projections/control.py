@@ -26,7 +26,7 @@ from collections.abc import Callable, Sequence
 
 from ledger.application import Ledger
 from ledger.audit.service import Audit
-from ledger.errors import StoreUnavailableError
+from ledger.errors import ProjectionFailedError, StoreUnavailableError
 from ledger.persistence.store import STORE_ERRORS, PostgresStore, Store
 from ledger.projections import balances, movements, requests, summary
 from ledger.projections.base import (
@@ -165,11 +165,20 @@ class Projections:
         worker = self._worker
         return frozenset(worker.held & set(self.names)) if worker is not None else frozenset()
 
+    def failure(self) -> ProjectionFailedError | None:
+        """Why the background worker stopped, if a read model could not apply an event."""
+        worker = self._worker
+        return worker.failure if worker is not None else None
+
     def run_forever(
         self, stop: threading.Event, on_batch: Callable[[int, int], None] | None = None
     ) -> None:
-        """Run a worker in this thread until ``stop`` is set (``ledger project``)."""
-        self.worker(on_batch).run(stop)
+        """Run a worker in this thread until ``stop`` is set (``ledger project``);
+        raise ``ProjectionFailedError`` if a read model cannot apply an event."""
+        worker = self.worker(on_batch)
+        worker.run(stop)
+        if worker.failure is not None:
+            raise worker.failure
 
     def catch_up(self, names: Sequence[str] | None = None) -> int:
         """Process pending events in this thread, for the read models whose

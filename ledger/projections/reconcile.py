@@ -22,7 +22,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
-from ledger.errors import StoreUnavailableError, UnknownAccountError
+from ledger.errors import ProjectionFailedError, StoreUnavailableError, UnknownAccountError
 from ledger.projections import balances, movements, summary
 from ledger.projections.control import LOCK_WAIT_S, Projections
 from ledger.projections.fifo import LotsExhaustedError
@@ -64,6 +64,10 @@ def _settle(ledger: Ledger, projections: Projections) -> list[str]:
         raise
     except LotsExhaustedError as e:
         return [_lots_line(ledger, e)]
+    except ProjectionFailedError as e:  # the worker names the model; the cause says why
+        if isinstance(e.__cause__, LotsExhaustedError):
+            return [_lots_line(ledger, e.__cause__)]
+        return [f"read models: {e.detail}"]
     except Exception as e:  # any event a read model cannot apply is a difference
         return [f"read models: cannot process the events: {type(e).__name__}: {e}"]
     return []
