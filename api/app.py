@@ -64,7 +64,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         own = ledger is None
         app.state.ledger = the_ledger = ledger or open_ledger(chosen)
         app.state.read_models = read_models = ReadModels(
-            the_ledger, read_timeout_s=chosen.read_timeout_s
+            the_ledger, read_timeout_s=chosen.read_timeout_s, secret_key=chosen.secret_key
         )
         app.state.keyring = keyring
         if chosen.in_process_projections:

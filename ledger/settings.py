@@ -40,6 +40,8 @@ class LedgerSettings(BaseSettings):
     in_process_projections: bool = True
     #: How long a read served by a read model waits for ``?after=``, in seconds.
     read_timeout_s: float = 5.0
+    #: Signs the lists' cursors; unset: a secret kept in the read-model store.
+    secret_key: str | None = None
     #: The largest request body the API accepts, in bytes (larger: 413).
     max_body_bytes: int = 64 * 1024
 

@@ -13,7 +13,8 @@ Invariants owned here:
 Where the tables live: in the ledger's own database (PostgreSQL: the same
 database and schema as the events; SQLite: the same file). They are created
 ``IF NOT EXISTS`` when ``ReadModels`` is built: adding a read model needs no
-manual SQL.
+manual SQL, and a read model whose ``schema_version`` changed is dropped and
+rebuilt from zero by the worker (``ledger.projections.base.migrate``).
 """
 
 from __future__ import annotations
@@ -34,16 +35,20 @@ from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.errors import StoreUnavailableError, UnknownAccountError
 from ledger.persistence.store import STORE_ERRORS, Cur, PostgresStore, Store, store_for
-from ledger.projections import balances, fifo, movements, requests, summary
+from ledger.projections import balances, fifo, invoices, movements, requests, summary
 from ledger.projections.base import (
     ReadModel,
     ensure_tracking,
+    migrate,
     reset_tracking,
+    schema_statements,
     tracking_positions,
     tracking_statements,
 )
+from ledger.projections.cursor import Cursors, Page, secret_statements, stored_secret
 from ledger.projections.rows import (
     BalanceRow,
+    InvoiceRow,
     MovementRow,
     ReadModelBehindError,
     RequestRow,
@@ -58,6 +63,7 @@ MODEL_CLASSES: tuple[type[ReadModel], ...] = (
     movements.Movements,
     requests.Requests,
     summary.Summary,
+    invoices.Invoices,
 )
 BATCH_SIZE = 500
 REBUILD_BATCH_SIZE = 2000
@@ -80,6 +86,7 @@ class ReadModels:
         batch_size: int = BATCH_SIZE,
         rebuild_batch_size: int = REBUILD_BATCH_SIZE,
         read_timeout_s: float = READ_TIMEOUT_S,
+        secret_key: str | None = None,
     ) -> None:
         self.ledger = ledger
         self.read_timeout_s = read_timeout_s
@@ -93,18 +100,28 @@ class ReadModels:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._worker: Worker | None = None
-        self._create_tables()
+        stored = self._create_tables()
+        self.cursors = Cursors(secret_key.encode() if secret_key else stored)
 
-    def _create_tables(self) -> None:
-        statements = tracking_statements(self.store.types)
-        for model in self.models:
-            statements += model.create_statements(self.store.types)
+    def _create_tables(self) -> bytes:
+        """Create (or, at a new schema version, rebuild) every read model's
+        tables in one DDL transaction; return the store's cursor secret."""
+        t = self.store.types
         try:
-            self.store.create(statements)
             writer = self.store.writer()
             try:
                 with writer.transaction() as cur:
+                    self.store.lock_ddl(cur)
+                    for statement in (
+                        tracking_statements(t) + schema_statements(t) + secret_statements()
+                    ):
+                        cur.run(statement)
+                    migrate(cur, self.models)
+                    for model in self.models:
+                        for statement in model.create_statements(t):
+                            cur.run(statement)
                     ensure_tracking(cur, self.names)
+                    return stored_secret(cur)
             finally:
                 writer.close()
         except STORE_ERRORS as e:
@@ -475,6 +492,80 @@ class ReadModels:
         self.audit.close()
         self.store.close()
 
+    # --- lists: keyset pages continued by a signed cursor (``.cursor``) --------
+
+    def list_accounts(
+        self,
+        *,
+        q: str | None = None,
+        balance_below: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[BalanceRow]:
+        filters = {"q": q, "balance_below": balance_below}
+        after = self.cursors.open(cursor, "accounts", filters, str)
+        with self.store.reading(snapshot=False) as cur:
+            rows = balances.list_accounts(
+                cur, q=q, balance_below=balance_below, after=after, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "accounts", filters, lambda r: r.customer_id)
+
+    def list_requests(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        customer_id: str | None = None,
+        category: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[RequestRow]:
+        filters = {
+            "status": sorted(set(statuses)),
+            "customer_id": customer_id,
+            "category": category,
+        }
+        before = self.cursors.open(cursor, "requests", filters, int)
+        with self.store.reading(snapshot=False) as cur:
+            rows = requests.list_requests(
+                cur,
+                self.store,
+                statuses=sorted(set(statuses)),
+                customer_id=customer_id,
+                category=category,
+                before=before,
+                limit=limit + 1,
+            )
+        return self.cursors.page(rows, limit, "requests", filters, lambda r: r.opened_position)
+
+    def list_invoices(
+        self,
+        *,
+        status: str | None = None,
+        customer_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[InvoiceRow]:
+        filters = {"status": status, "customer_id": customer_id}
+        before = self.cursors.open(cursor, "invoices", filters, int)
+        with self.store.reading(snapshot=False) as cur:
+            rows = invoices.list_invoices(
+                cur, status=status, customer_id=customer_id, before=before, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "invoices", filters, lambda r: r.issued_position)
+
+    def list_movements(
+        self, customer_id: str, *, cursor: str | None = None, after: int = 0, limit: int = 100
+    ) -> Page[MovementRow]:
+        """One account's movements, oldest first; ``cursor`` (or the older
+        ``after``, a position) continues."""
+        filters = {"customer_id": customer_id}
+        after = self.cursors.open(cursor, "movements", filters, int) or after
+        with self.store.reading(snapshot=False) as cur:
+            rows = movements.list_movements(
+                cur, customer_id=customer_id, after=after, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "movements", filters, lambda r: r.position)
+
 
 def _summary(cur: Cur) -> SummaryRow:
     row = cur.run(
@@ -504,7 +595,9 @@ def _summary(cur: Cur) -> SummaryRow:
 
 __all__ = [
     "BalanceRow",
+    "InvoiceRow",
     "MovementRow",
+    "Page",
     "ReadModelBehindError",
     "ReadModels",
     "RequestRow",

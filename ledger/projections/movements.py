@@ -137,3 +137,16 @@ def movement_row(row: Sequence[Any]) -> MovementRow:
         reason=None if row[8] is None else str(row[8]),
         at=as_time(row[9]),
     )
+
+
+def list_movements(
+    cur: Cur, *, customer_id: str, after: int | None, limit: int
+) -> list[MovementRow]:
+    """One customer's movements oldest first, after position ``after``: a
+    range of the ``(customer_id, position)`` index whatever the page."""
+    rows = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE customer_id = %s AND position > %s "
+        "ORDER BY position LIMIT %s",
+        (customer_id, after or 0, limit),
+    ).all()
+    return [movement_row(r) for r in rows]
