@@ -226,7 +226,10 @@ def list_requests(
     if before is not None:
         conditions.append("opened_position < %s")
         params.append(before)
-    if statuses:
+    if len(statuses) == 1:  # then the (status, opened_position) index gives the order
+        conditions.append("status = %s")
+        params.append(statuses[0])
+    elif statuses:
         condition, values = store.in_list("status", list(statuses))
         conditions.append(condition)
         params += values

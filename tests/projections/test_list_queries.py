@@ -1,0 +1,329 @@
+"""The read models behind the lists, on SQLite and PostgreSQL: the invoices
+read model and the requests' opening positions follow the events, a changed
+schema version rebuilds a read model from zero, every list query is an index
+scan (EXPLAIN), and the cursor secret is shared by every process of a store."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from ledger.application import Ledger
+from ledger.persistence.store import Cur
+from ledger.projections import ReadModels, balances, invoices, movements, requests
+from ledger.projections.base import SCHEMA_TABLE
+from ledger.projections.cursor import Cursors, InvalidCursorError
+from tests.projections.conftest import dump
+from tests.projections.story import FINANCE, HELPDESK, tell
+
+
+def test_the_invoices_read_model_equals_the_invoices_in_the_event_store(
+    ledger: Ledger, read_models: ReadModels
+) -> None:
+    tell(ledger)
+    read_models.catch_up()
+    page = read_models.list_invoices(limit=500)
+    assert page.next_cursor is None and len(page.items) == 4
+    for row in page.items:
+        view = ledger.get_invoice(row.invoice_id)
+        assert (row.customer_id, row.credits, row.amount_usd, row.status, row.payment_ref) == (
+            view.customer_id,
+            view.credits,
+            view.amount_usd,
+            view.status,
+            view.payment_ref,
+        )
+        assert row.issued_at == view.issued_at
+    positions = [row.issued_position for row in page.items]
+    assert positions == sorted(positions, reverse=True)
+    assert {row.status for row in page.items} == {"paid", "voided"}
+    assert [r.status for r in read_models.list_invoices(status="voided").items] == ["voided"]
+    assert {r.customer_id for r in read_models.list_invoices(customer_id="bolt").items} == {"bolt"}
+
+
+def test_a_request_keeps_the_position_it_was_opened_at(
+    ledger: Ledger, read_models: ReadModels
+) -> None:
+    story = tell(ledger)
+    read_models.catch_up()
+    rows = read_models.list_requests(limit=500).items
+    assert len(rows) == len(story.requests)
+    for row in rows:
+        history = ledger.request_history(row.request_id)
+        assert row.opened_position == history[0].position
+        assert row.position == history[-1].position
+    assert [r.opened_position for r in rows] == sorted(
+        (r.opened_position for r in rows), reverse=True
+    )
+
+
+def test_account_search_folds_case_and_unicode(ledger: Ledger, read_models: ReadModels) -> None:
+    ledger.open_account("K-Straße-1", "Große Bäckerei ǅemal", actor=HELPDESK)
+    ledger.open_account("k-other", "Other", actor=HELPDESK)
+    read_models.catch_up()
+
+    def found(q: str) -> list[str]:
+        return [r.customer_id for r in read_models.list_accounts(q=q).items]
+
+    assert found("k-strasse") == ["K-Straße-1"]  # a prefix of the customer id
+    assert found("GROSSE BÄCKEREI") == ["K-Straße-1"]  # a part of the name
+    assert found("džemal") == ["K-Straße-1"]  # a title-case digraph folds too
+    assert found("k-") == ["K-Straße-1", "k-other"]
+    assert found("bäckerei x") == []
+
+
+def _raw(read_models: ReadModels, sql: str) -> list[tuple[Any, ...]]:
+    with read_models.store.reading() as cur:
+        return cur.run(sql).all()
+
+
+def _write(read_models: ReadModels, *statements: str) -> None:
+    writer = read_models.store.writer()
+    try:
+        with writer.transaction() as cur:
+            for statement in statements:
+                cur.run(statement)
+    finally:
+        writer.close()
+
+
+def test_a_changed_schema_version_rebuilds_that_read_model_from_zero(
+    ledger: Ledger, read_models: ReadModels
+) -> None:
+    tell(ledger)
+    read_models.catch_up()
+    before = dump(read_models)
+    positions = read_models.positions()
+    # As an older release left it: balances at version 1, without the search columns.
+    _write(
+        read_models,
+        f"UPDATE {SCHEMA_TABLE} SET version = 1 WHERE read_model = 'balances'",
+        f"DROP TABLE {balances.TABLE}",
+        f"CREATE TABLE {balances.TABLE} (account_id TEXT PRIMARY KEY, customer_id TEXT)",
+    )
+    reopened = ReadModels(ledger)
+    try:
+        assert reopened.positions()["balances"] == 0
+        assert {k: v for k, v in reopened.positions().items() if k != "balances"} == {
+            k: v for k, v in positions.items() if k != "balances"
+        }
+        assert _raw(reopened, f"SELECT count(*) FROM {balances.TABLE}") == [(0,)]
+        reopened.catch_up()
+        assert dump(reopened) == before
+        assert _raw(
+            reopened, f"SELECT version FROM {SCHEMA_TABLE} WHERE read_model = 'balances'"
+        ) == [(balances.Balances.schema_version,)]
+    finally:
+        reopened.close()
+
+
+def test_a_store_from_before_schema_versions_rebuilds_the_changed_read_models_only(
+    ledger: Ledger, read_models: ReadModels
+) -> None:
+    tell(ledger)
+    read_models.catch_up()
+    before = dump(read_models)
+    positions = read_models.positions()
+    _write(read_models, f"DELETE FROM {SCHEMA_TABLE}")
+    reopened = ReadModels(ledger)
+    try:
+        after = reopened.positions()
+        assert after["balances"] == after["requests"] == 0
+        assert after["movements"] == positions["movements"]
+        assert after["summary"] == positions["summary"]
+        reopened.catch_up()
+        assert dump(reopened) == before
+    finally:
+        reopened.close()
+
+
+def test_every_process_of_a_store_accepts_the_others_cursors(
+    ledger: Ledger, read_models: ReadModels
+) -> None:
+    for n in range(3):
+        ledger.open_account(f"multi-{n}", "Shop", actor=HELPDESK)
+    read_models.catch_up()
+    first = read_models.list_accounts(q="multi-", limit=1)
+    assert first.next_cursor is not None
+    other = ReadModels(ledger)
+    try:
+        second = other.list_accounts(q="multi-", cursor=first.next_cursor, limit=1)
+        assert [r.customer_id for r in second.items] == ["multi-1"]
+    finally:
+        other.close()
+    keyed = ReadModels(ledger, secret_key="configured-secret")
+    try:
+        with pytest.raises(InvalidCursorError) as refused:
+            keyed.list_accounts(q="multi-", cursor=first.next_cursor, limit=1)
+        assert refused.value.field == "cursor"  # type: ignore[attr-defined]
+    finally:
+        keyed.close()
+
+
+def test_a_cursor_names_its_list_and_filters() -> None:
+    cursors = Cursors(b"secret")
+    token = cursors.issue("accounts", {"q": "a"}, "C-1")
+    assert cursors.open(token, "accounts", {"q": "a"}, str) == "C-1"
+    for name, filters, kind in (
+        ("requests", {"q": "a"}, str),
+        ("accounts", {"q": "b"}, str),
+        ("accounts", {"q": "a"}, int),
+    ):
+        with pytest.raises(InvalidCursorError):
+            cursors.open(token, name, filters, kind)  # type: ignore[type-var]
+    with pytest.raises(InvalidCursorError):
+        Cursors(b"other").open(token, "accounts", {"q": "a"}, str)
+
+
+# --- EXPLAIN: every list is an index scan ------------------------------------------
+
+SEED_ROWS = 20_000
+
+
+class Explain(Cur):
+    """Runs ``EXPLAIN`` of each statement instead, and keeps the plans."""
+
+    def __init__(self, raw: Any, sqlite: bool) -> None:
+        super().__init__(raw, sqlite)
+        self.plans: list[str] = []
+
+    def run(self, sql: str, params: Sequence[Any] = ()) -> Cur:
+        prefix = "EXPLAIN QUERY PLAN " if self._sqlite else "EXPLAIN "
+        super().run(prefix + sql, params)
+        self.plans.append("\n".join(str(row[-1]) for row in self._raw.fetchall()))
+        return self
+
+    def all(self) -> list[tuple[Any, ...]]:
+        return []
+
+
+def _seed(read_models: ReadModels) -> None:
+    """Many rows straight into the read-model tables (never the event store),
+    so the planner's choice is the one it makes at scale."""
+    n = SEED_ROWS
+    if read_models.store.backend == "postgres":
+        series = f"FROM generate_series(1, {n}) AS i"
+        uid = "md5(i::text || '{0}')::uuid"
+        statements = [
+            f"INSERT INTO {balances.TABLE} SELECT {uid.format('a')}, 'C' || lpad(i::text, 6, '0'), "
+            "'Shop ' || i, i %% 100, 0, 0, 0, 0, '[]', i, 'c' || lpad(i::text, 6, '0'), "
+            f"'shop ' || i {series}",
+            f"INSERT INTO {requests.TABLE} SELECT {uid.format('r')}, 'C' || (i %% 1000), "
+            "(ARRAY['configuration','installation','investigation'])[i %% 3 + 1], 's', "
+            "(ARRAY['open','awaiting_quote','quoted','charged','cancelled','referred',"
+            "'declined','refunded','disputed','awaiting_acceptance','dispute_rejected'])"
+            f"[i %% 11 + 1], 10, NULL, NULL, 0, 0, NULL, NULL, false, now(), NULL, i, i {series}",
+            f"INSERT INTO {invoices.TABLE} SELECT {uid.format('i')}, 'C' || (i %% 1000), 80, 90, "
+            f"(ARRAY['issued','paid','voided'])[i %% 3 + 1], NULL, now(), i, i {series}",
+            f"INSERT INTO {movements.TABLE} SELECT i, {uid.format('a')}, 'C' || (i %% 1000), "
+            f"'charge', -1, 0, NULL, NULL, 'x', NULL, now() {series}",
+        ]
+        analyze = [
+            f"ANALYZE {t}"
+            for t in (balances.TABLE, requests.TABLE, invoices.TABLE, movements.TABLE)
+        ]
+    else:
+        series = f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) "
+        statements = [
+            f"{series}INSERT INTO {balances.TABLE} SELECT 'a' || i, 'C' || printf('%06d', i), "
+            "'Shop ' || i, i % 100, 0, 0, 0, 0, '[]', i, 'c' || printf('%06d', i), "
+            "'shop ' || i FROM s",
+            f"{series}INSERT INTO {requests.TABLE} SELECT 'r' || i, 'C' || (i % 1000), "
+            "'configuration', 's', CASE i % 11 WHEN 0 THEN 'awaiting_quote' ELSE 'open' END, "
+            "10, NULL, NULL, 0, 0, NULL, NULL, 0, '2026', NULL, i, i FROM s",
+            f"{series}INSERT INTO {invoices.TABLE} SELECT 'i' || i, 'C' || (i % 1000), 80, '90', "
+            "CASE i % 3 WHEN 0 THEN 'paid' ELSE 'issued' END, NULL, '2026', i, i FROM s",
+            f"{series}INSERT INTO {movements.TABLE} SELECT i, 'a' || i, 'C' || (i % 1000), "
+            "'charge', -1, 0, NULL, NULL, 'x', NULL, '2026' FROM s",
+        ]
+        analyze = ["ANALYZE"]
+    _write(read_models, *statements, *analyze)
+
+
+def _plans(read_models: ReadModels) -> dict[str, str]:
+    store = read_models.store
+    sqlite = store.backend == "sqlite"
+    plans: dict[str, str] = {}
+    queries = {
+        "accounts": lambda c: balances.list_accounts(
+            c, q=None, balance_below=None, after=None, limit=51
+        ),
+        "accounts after a cursor": lambda c: balances.list_accounts(
+            c, q=None, balance_below=None, after="C010000", limit=51
+        ),
+        "accounts by name part": lambda c: balances.list_accounts(
+            c, q="shop 1234", balance_below=None, after=None, limit=51
+        ),
+        "accounts by customer prefix": lambda c: balances.list_accounts(
+            c, q="C01234", balance_below=None, after=None, limit=51
+        ),
+        "accounts below a balance": lambda c: balances.list_accounts(
+            c, q=None, balance_below=1, after=None, limit=51
+        ),
+        "requests": lambda c: requests.list_requests(
+            c, store, statuses=(), customer_id=None, category=None, before=None, limit=51
+        ),
+        "requests by status": lambda c: requests.list_requests(
+            c,
+            store,
+            statuses=["awaiting_quote"],
+            customer_id=None,
+            category=None,
+            before=15_000,
+            limit=51,
+        ),
+        "requests by two statuses": lambda c: requests.list_requests(
+            c,
+            store,
+            statuses=["awaiting_quote", "quoted"],
+            customer_id=None,
+            category=None,
+            before=None,
+            limit=51,
+        ),
+        "requests by customer": lambda c: requests.list_requests(
+            c, store, statuses=(), customer_id="C7", category=None, before=None, limit=51
+        ),
+        "invoices by status": lambda c: invoices.list_invoices(
+            c, status="issued", customer_id=None, before=None, limit=51
+        ),
+        "invoices by customer": lambda c: invoices.list_invoices(
+            c, status=None, customer_id="C7", before=9000, limit=51
+        ),
+        "movements page": lambda c: movements.list_movements(
+            c, customer_id="C7", after=5007, limit=51
+        ),
+    }
+    with store.reading() as cur:
+        for name, query in queries.items():
+            explain = Explain(cur._raw, sqlite)
+            query(explain)
+            plans[name] = explain.plans[0]
+    return plans
+
+
+def test_every_list_query_is_an_index_scan(read_models: ReadModels) -> None:
+    _seed(read_models)
+    plans = _plans(read_models)
+    for name, plan in plans.items():
+        print(f"--- {name}\n{plan}")  # the plans, for the note (pytest -s)
+        if read_models.store.backend == "postgres":
+            assert "Seq Scan" not in plan and "Index" in plan, (name, plan)
+        else:
+            assert "USING" in plan and "INDEX" in plan.upper(), (name, plan)
+    if read_models.store.backend == "postgres":
+        assert "rm_balances_name_trgm" in plans["accounts by name part"]
+        assert "rm_balances_customer_search" in plans["accounts by customer prefix"]
+
+
+def test_invoice_events_are_read(ledger: Ledger, read_models: ReadModels) -> None:
+    ledger.open_account("inv", "Inv", actor=HELPDESK)
+    invoice = ledger.issue_invoice("inv", package=80, actor=FINANCE)
+    read_models.catch_up()
+    assert [r.status for r in read_models.list_invoices(customer_id="inv").items] == ["issued"]
+    ledger.pay_invoice(invoice.invoice_id, "ref-1", actor=FINANCE)
+    read_models.catch_up()
+    (row,) = read_models.list_invoices(customer_id="inv").items
+    assert (row.status, row.payment_ref) == ("paid", "ref-1")
