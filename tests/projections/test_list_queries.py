@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from ledger.application import Ledger
+from ledger.cli import app
 from ledger.persistence.store import Cur
 from ledger.projections import ReadModels, balances, invoices, movements, requests
 from ledger.projections.base import SCHEMA_TABLE
@@ -327,3 +329,34 @@ def test_invoice_events_are_read(ledger: Ledger, read_models: ReadModels) -> Non
     read_models.catch_up()
     (row,) = read_models.list_invoices(customer_id="inv").items
     assert (row.status, row.payment_ref) == ("paid", "ref-1")
+
+
+# --- the CLI ---------------------------------------------------------------------
+
+
+def test_the_cli_prints_the_accounts_and_requests_lists(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("LEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("LEDGER_SUPPORT_HOURS", "24/7")
+    monkeypatch.setenv("COLUMNS", "200")
+    tell(ledger)
+    runner = CliRunner()
+    accounts = runner.invoke(app, ["accounts", "--q", "ACME"])
+    assert accounts.exit_code == 0, accounts.output
+    assert "acme" in accounts.output and "Acme Ltd" in accounts.output
+    assert "bolt" not in accounts.output
+    low = runner.invoke(app, ["accounts", "--balance-below", "120"])
+    assert low.exit_code == 0 and "bolt" in low.output and "acme" not in low.output
+    paged = runner.invoke(app, ["accounts", "--limit", "1"])
+    assert "more: --cursor " in paged.output and "bolt" not in paged.output
+    cursor = paged.output.split("more: --cursor ")[1].split()[0]
+    second = runner.invoke(app, ["accounts", "--limit", "1", "--cursor", cursor])
+    assert second.exit_code == 0 and "bolt" in second.output, second.output
+    charged = runner.invoke(app, ["requests", "--status", "charged", "--status", "refunded"])
+    assert charged.exit_code == 0, charged.output
+    assert "charged" in charged.output and "cancelled" not in charged.output
+    bad = runner.invoke(app, ["requests", "--status", "bogus"])
+    assert bad.exit_code != 0 and "bogus" in bad.output
+    forged = runner.invoke(app, ["accounts", "--cursor", "forged.cursor"])
+    assert forged.exit_code == 2 and "--cursor" in forged.output
