@@ -49,6 +49,7 @@ SearchText = Annotated[
     str | None,
     Query(
         max_length=MAX_Q,
+        pattern=r"^[^\x00-\x1f\x7f]*$",
         description="a prefix of customer_id or a part of name, case-insensitive",
     ),
 ]

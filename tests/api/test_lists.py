@@ -354,6 +354,8 @@ def test_movements_answer_the_roles_of_the_contract(api: Api) -> None:
         ("/v1/requests", {"limit": "-3"}, "limit"),
         ("/v1/invoices", {"limit": "x"}, "limit"),
         ("/v1/accounts", {"q": "x" * 201}, "q"),
+        ("/v1/accounts", {"q": "nul\x00byte"}, "q"),
+        ("/v1/requests", {"customer_id": "tab\there"}, "customer_id"),
         ("/v1/accounts", {"cursor": "not-a-cursor"}, "cursor"),
         ("/v1/requests", {"cursor": "e30.AAAA"}, "cursor"),
         ("/v1/invoices", {"cursor": "x" * 5000}, "cursor"),
