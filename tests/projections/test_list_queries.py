@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from uuid import uuid4
 
+import psycopg
 import pytest
+from psycopg import sql
 from typer.testing import CliRunner
 
 from ledger.application import Ledger
+from ledger.bootstrap import open_ledger
 from ledger.cli import app
 from ledger.persistence.store import Cur
 from ledger.projections import ReadModels, balances, invoices, movements, requests
 from ledger.projections.base import SCHEMA_TABLE
 from ledger.projections.cursor import Cursors, InvalidCursorError
+from ledger.settings import LedgerSettings
+from tests.pg import make_url, split_url
 from tests.projections.conftest import dump
 from tests.projections.story import FINANCE, HELPDESK, tell
 
@@ -360,3 +366,36 @@ def test_the_cli_prints_the_accounts_and_requests_lists(
     assert bad.exit_code != 0 and "bogus" in bad.output
     forged = runner.invoke(app, ["accounts", "--cursor", "forged.cursor"])
     assert forged.exit_code == 2 and "--cursor" in forged.output
+
+
+@pytest.mark.postgres
+def test_a_role_that_may_not_create_extensions_still_gets_a_working_search(
+    fresh_postgres_url: str,
+) -> None:
+    role = f"lists_noext_{uuid4().hex[:8]}"
+    with psycopg.connect(fresh_postgres_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+        admin.execute(
+            sql.SQL("GRANT CREATE, USAGE ON SCHEMA public TO {}").format(sql.Identifier(role))
+        )
+    try:
+        url = make_url(**{**split_url(fresh_postgres_url), "user": role})
+        ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
+        read_models = ReadModels(ledger)  # no CREATE on the database: no pg_trgm
+        try:
+            ledger.open_account("noext-1", "Trigramless Trading", actor=HELPDESK)
+            read_models.catch_up()
+            assert [r.customer_id for r in read_models.list_accounts(q="GRAMLESS").items] == [
+                "noext-1"
+            ]
+            indexes = _raw(
+                read_models, "SELECT indexname FROM pg_indexes WHERE tablename = 'rm_balances'"
+            )
+            assert ("rm_balances_name_trgm",) not in indexes
+        finally:
+            read_models.close()
+            ledger.close()
+    finally:
+        with psycopg.connect(fresh_postgres_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
