@@ -141,8 +141,9 @@ class Cursors:
     ) -> Page[T]:
         """A page from up to ``limit + 1`` rows: the extra row only says there is more."""
         items = tuple(rows[:limit])
-        more = len(rows) > limit and items
-        return Page(items, self.issue(name, filters, key(items[-1])) if more else None)
+        if len(rows) <= limit or not items:
+            return Page(items, None)
+        return Page(items, self.issue(name, filters, key(items[-1])))
 
 
 __all__ = ["Cursors", "InvalidCursorError", "Page", "filter_digest"]
