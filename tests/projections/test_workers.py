@@ -34,7 +34,8 @@ def test_only_one_of_two_workers_holds_each_read_model(fresh_postgres_url: str) 
         assert second.active() == frozenset()
         with second.store.reading() as cur:
             row = cur.run(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ).one()
         assert row is not None and row[0] == len(first.names) + 1  # and the audit chain's
         with second.store.reading() as cur:
