@@ -40,13 +40,15 @@ SEARCH_COLUMNS = "customer_search, name_search"
 # Above every code point: ``prefix <= s < prefix + TOP`` is "s starts with prefix".
 TOP = "\U0010ffff"
 # PostgreSQL: the trigram index, only if the extension exists (a role that may
-# not create extensions still gets every other index and a working search).
+# not create extensions, or a server without it, still gets every other index
+# and a working search; the start logs a warning).
 _TRIGRAM_INDEX = f"""DO $$
 BEGIN
     BEGIN
         CREATE EXTENSION IF NOT EXISTS pg_trgm;
-    EXCEPTION WHEN insufficient_privilege OR undefined_file THEN
-        RAISE WARNING 'pg_trgm is not available: name search scans the customer-id index';
+    EXCEPTION WHEN OTHERS THEN  -- not permitted, or not installed on this server
+        RAISE WARNING 'pg_trgm is not available (%%): name search scans the customer-id index',
+            SQLERRM;
     END;
     IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
         EXECUTE format(
