@@ -2,8 +2,9 @@
 
 ``rebuild`` (read-model rebuild vs raw read), ``throughput`` (HTTP writes vs
 pgbench, reads vs a bare endpoint, in-process commands, memory, profiles)
-``history`` (load time by history length) and ``verify`` (audit chain
-verification vs a raw scan). Each starts its own
+``history`` (load time by history length), ``verify`` (audit chain
+verification vs a raw scan) and ``lists`` (the lists at 100,000 accounts
+against the balance read). Each starts its own
 throwaway PostgreSQL unless ``LEDGER_BENCH_DATABASE_URL`` is set.
 """
 
@@ -13,7 +14,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("rebuild", "verify", "throughput", "history")
+BENCHMARKS = ("rebuild", "verify", "throughput", "history", "lists")
 
 
 def main(argv: list[str]) -> int:

@@ -25,6 +25,7 @@ from ledger.persistence.store import PostgresStore, SQLiteStore, Store
 from ledger.projections import (
     BATCH_SIZE,
     REBUILD_BATCH_SIZE,
+    Cursors,
     Projections,
     ReadQueries,
 )
@@ -102,6 +103,14 @@ def _postgres_store(env: dict[str, str], ledger: Ledger, events_table: str) -> P
     )
 
 
+def open_cursors(settings: LedgerSettings, projections: Projections) -> Cursors:
+    """The lists' cursors, signed under ``LEDGER_SECRET_KEY`` when it is set,
+    else under the secret kept in the read-model store (the same for every
+    process of that store)."""
+    key = settings.secret_key
+    return Cursors(key.get_secret_value().encode() if key else projections.cursor_secret)
+
+
 @dataclass
 class Services:
     """Everything one process uses, built together and closed together."""
@@ -152,7 +161,12 @@ def open_services(
         if owns_ledger:
             the_ledger.close()
         raise
-    queries = ReadQueries(store, projections, read_timeout_s=settings.read_timeout_s)
+    queries = ReadQueries(
+        store,
+        projections,
+        cursors=open_cursors(settings, projections),
+        read_timeout_s=settings.read_timeout_s,
+    )
     return Services(
         settings=settings,
         ledger=the_ledger,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.policy import SupportCalendar
@@ -20,6 +20,7 @@ from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
+MIN_SECRET_KEY_CHARS = 32
 
 
 class SettingsError(Exception):
@@ -40,6 +41,9 @@ class LedgerSettings(BaseSettings):
     in_process_projections: bool = True
     #: How long a read served by a read model waits for ``?after=``, in seconds.
     read_timeout_s: float = 5.0
+    #: Signs the lists' cursors (at least 32 characters); unset: a secret kept
+    #: in the read-model store.
+    secret_key: SecretStr | None = None
     #: The largest request body the API accepts, in bytes (larger: 413).
     max_body_bytes: int = 64 * 1024
 
@@ -88,6 +92,15 @@ class LedgerSettings(BaseSettings):
     def _check_read_timeout(cls, value: float) -> float:
         if not 0 < value <= 60:
             raise ValueError("the read timeout is between 0 and 60 seconds")
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
+            raise ValueError(f"the secret key is at least {MIN_SECRET_KEY_CHARS} characters")
         return value
 
     @field_validator("max_body_bytes")

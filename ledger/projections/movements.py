@@ -200,3 +200,16 @@ def totals(cur: Cur, customer_id: str) -> CustomerTotals:
         count=int(summed[1]) if summed else 0,
         last_balance_after=int(last[0]) if last else 0,
     )
+
+
+def list_movements(
+    cur: Cur, *, customer_id: str, after: int | None, limit: int
+) -> list[MovementRow]:
+    """One customer's movements oldest first, after position ``after``: a
+    range of the ``(customer_id, position)`` index whatever the page."""
+    rows = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE customer_id = %s AND position > %s "
+        "ORDER BY position LIMIT %s",
+        (customer_id, after or 0, limit),
+    ).all()
+    return [movement_row(r) for r in rows]
