@@ -51,7 +51,7 @@ class LedgerSettings(BaseSettings):
     #: How long an idle keep-alive connection is kept open, in seconds.
     keep_alive_timeout_s: float = 5.0
     #: Connections and requests in flight per process beyond which uvicorn answers 503.
-    limit_concurrency: int = 200
+    limit_concurrency: int = 512
     #: Requests in flight per API key beyond which the API answers 429.
     max_concurrent_per_key: int = 16
 
