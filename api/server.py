@@ -29,9 +29,11 @@ to the same deadline; the API's clients do not pipeline.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from functools import cache
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from api.problems import PROBLEM_JSON, problem_bytes
@@ -39,6 +41,10 @@ from ledger.settings import LedgerSettings, load_settings
 
 #: The most bytes of request line and headers a request may have (else 431).
 MAX_HEADER_BYTES = 32 * 1024
+#: How long uvicorn's supervisor waits for a worker's answer to its ping
+#: (``--workers`` > 1) before it kills it: its default, 5 s, kills workers that
+#: are still importing on a loaded 2-core machine, again and again.
+WORKER_HEALTHCHECK_S = 30
 
 _REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
@@ -160,10 +166,13 @@ class ReadDeadlineProtocol(HttpToolsProtocol):
 
 def uvicorn_options(settings: LedgerSettings) -> dict[str, Any]:
     """The options ``uvicorn.run`` gets from the settings (see the module's text)."""
-    return {
+    options: dict[str, Any] = {
         "http": "api.server:ReadDeadlineProtocol",
         "limit_concurrency": settings.limit_concurrency,
         "timeout_keep_alive": settings.keep_alive_timeout_s,
         # Bounds h11 too, should it be chosen instead of httptools.
         "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
     }
+    if "timeout_worker_healthcheck" in inspect.signature(uvicorn.Config).parameters:
+        options["timeout_worker_healthcheck"] = WORKER_HEALTHCHECK_S
+    return options
