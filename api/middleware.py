@@ -9,8 +9,9 @@ Invariants owned here:
   read path's profile);
 - one JSON log line per request: method, route template, status,
   duration_ms, request_id and the actor's key name, never a token;
-- at most ``max_concurrent_per_key`` requests of one ``Authorization``
-  value are in flight at once; beyond that the answer is 429 with
+- at most ``max_concurrent_per_key`` requests of one bearer token (as
+  ``api.auth.bearer_token`` reads it, so that no spelling of the header
+  escapes the count) are in flight at once; beyond that the answer is 429 with
   ``Retry-After``, before the body is read, so that one key cannot take the
   thread pool from the others (requests without a token are not counted:
   the health endpoints never wait, and others are refused at once with 401);
@@ -33,6 +34,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import bearer_token
 from api.metrics import Metrics
 from api.problems import PROBLEM_JSON, RETRY_AFTER_S, problem_bytes
 
@@ -71,8 +73,8 @@ class RequestMiddleware:
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
         self.max_concurrent_per_key = max_concurrent_per_key
-        # Requests in flight per Authorization value; touched on the event loop only.
-        self._in_flight: dict[bytes, int] = {}
+        # Requests in flight per bearer token; touched on the event loop only.
+        self._in_flight: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,7 +95,8 @@ class RequestMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
-        key = _raw_header(scope, b"authorization")
+        authorization = _header(scope, b"authorization")
+        key = bearer_token(authorization) if authorization else None
         if key is not None:
             in_flight = self._in_flight.get(key, 0)
             if in_flight >= self.max_concurrent_per_key:
@@ -183,16 +186,11 @@ class RequestMiddleware:
         logger.info(json.dumps(line))
 
 
-def _raw_header(scope: Scope, name: bytes) -> bytes | None:
+def _header(scope: Scope, name: bytes) -> str | None:
     for key, value in scope.get("headers", []):
         if key == name:
-            return bytes(value)
+            return str(value.decode("latin-1")).strip()
     return None
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    value = _raw_header(scope, name)
-    return None if value is None else value.decode("latin-1").strip()
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

@@ -134,7 +134,8 @@ def main() -> None:
         try:
             prefix = f"flood-{secrets.token_hex(3)}"
             customer_ids = seed_accounts(ledger, prefix, ACCOUNTS, CREDITS_PER_ACCOUNT)
-            charges = SECONDS * HTTP_CHARGES_PER_S_CAP * 3 * ROUNDS
+            phases = 3 * ROUNDS + 2  # each takes its own open requests (charge_load)
+            charges = SECONDS * HTTP_CHARGES_PER_S_CAP * phases
             pool = Pool(seed_requests(ledger, customer_ids, charges))
         finally:
             ledger.close()
