@@ -215,7 +215,7 @@ def test_one_key_cannot_take_every_slot(tmp_path: Path) -> None:
                 assert more.headers["retry-after"] == "1"
                 assert more.json()["type"].endswith("/too-many-requests")
                 # Another spelling of the same token is the same key.
-                respelled = {"Authorization": f"bEARER    {TOKENS['helpdesk']}  "}
+                respelled = {"Authorization": f"bEARER    {TOKENS['helpdesk']}"}
                 assert client.get("/v1/support-hours", headers=respelled).status_code == 429
                 # Another key, and the health endpoints, are served meanwhile.
                 assert client.get("/v1/support-hours", headers=auth("finance")).status_code == 200
