@@ -25,7 +25,6 @@ import typer
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from api.server import uvicorn_options
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.values import Role
 
@@ -86,6 +85,10 @@ def serve(
             fail(f"invalid configuration: {VARIABLE} is not set (role:token,...); see README")
         _embedded_keys(host, port, keys_file)
     typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.backend})")
+    # Imported here: api.server brings FastAPI in, which the other ledger
+    # commands (``ledger project``, a worker that must start quickly) do not need.
+    from api.server import uvicorn_options
+
     uvicorn.run(
         "api.app:create_app",
         factory=True,
