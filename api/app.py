@@ -57,6 +57,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         settings = load_settings()
     # LEDGER_API_KEYS was validated with the settings; unset means no one gets in.
     keyring = KeyRing(settings.api_key_entries)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     chosen = settings
 
     @asynccontextmanager
@@ -67,6 +68,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         app.state.projections = services.projections
         app.state.audit = services.audit
         app.state.keyring = keyring
+        app.state.metrics_token = metrics_token
         if chosen.in_process_projections:
             services.projections.start()
         try:
@@ -84,5 +86,10 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     problems.install(app)
     for module in (accounts, invoices, requests, audit, reports, operations):
         app.include_router(module.router)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        max_concurrent_per_key=settings.max_concurrent_per_key,
+    )
     return app

@@ -393,8 +393,9 @@ class HealthOut(Out):
 
 class ReadyOut(Out):
     status: str
-    position: int | None
-    lag: dict[str, int]
+    #: ``position`` and ``lag`` are given to the admin role only.
+    position: int | None = None
+    lag: dict[str, int] | None = None
 
 
 class Problem(BaseModel):
