@@ -358,6 +358,7 @@ class ReadyOut(Out):
     status: str
     position: int | None
     lag: dict[str, int]
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Problem(BaseModel):

@@ -42,10 +42,22 @@ def healthz() -> ModelJSON:
 
 @router.get("/readyz", response_model=s.ReadyOut, responses={503: problems(503)[503]})
 def readyz(
-    ledger: LedgerDep, read_models: Annotated[ReadQueries, Depends(get_read_models)]
+    request: Request,
+    ledger: LedgerDep,
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
 ) -> ModelJSON:
-    """Readiness: the store answers (else 503); each read model's lag in events."""
-    return ModelJSON(s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag()))
+    """Readiness: the store answers (else 503); each read model's lag in
+    events; ``details.webhooks``: whether this process delivers, and the
+    webhooks that gave up."""
+    webhooks = request.app.state.integrations.readiness()
+    return ModelJSON(
+        s.ReadyOut(
+            status="ready",
+            position=ledger.position(),
+            lag=read_models.lag(),
+            details={"webhooks": webhooks},
+        )
+    )
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -255,10 +255,11 @@ def unknown_types(types: Iterable[str]) -> list[str]:
 def notifications(event: Any, low_balance: int) -> list[tuple[str, dict[str, Any]]]:
     """The notifications one event causes: ``(type, data)`` pairs."""
     if isinstance(event, MOVEMENTS):
-        before = event.balance_after - event.amount
-        if before >= low_balance > event.balance_after:
+        moved: Any = event
+        before = moved.balance_after - moved.amount
+        if before >= low_balance > moved.balance_after:
             data = {
-                "balance": event.balance_after,
+                "balance": moved.balance_after,
                 "previous_balance": before,
                 "threshold": low_balance,
             }
