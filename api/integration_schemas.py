@@ -154,7 +154,17 @@ def from_item(item: FeedItem) -> FeedItemOut:
 
 
 class WebhookIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "https://helpdesk.example/ledger-hook",
+                    "types": ["BalanceLow", "QuoteAwaitingAcceptance"],
+                }
+            ]
+        },
+    )
 
     url: str = Field(max_length=2000, examples=["https://helpdesk.example/ledger-hook"])
     types: list[str] = Field(max_length=len(FEED_TYPES) * 2, examples=[["BalanceLow"]])
