@@ -45,6 +45,7 @@ from ledger.integrations.webhooks import (
     ACTIVE,
     RESPONSE_LIMIT_BYTES,
     Result,
+    Tried,
     Webhook,
     WebhookRegistry,
 )
@@ -56,6 +57,11 @@ DELIVERY_LOCK = "webhook_delivery"
 LOCK_RETRY_S = 1.0
 REFRESH_S = 1.0
 BATCH = 100
+#: Deliveries recorded per transaction at most, and the longest a delivered
+#: item waits to be recorded: a worker killed meanwhile sends at most these
+#: again (the duplicates of at-least-once, only at the kill point).
+COMMIT_EVERY = 20
+COMMIT_WITHIN_S = 0.2
 MAX_ERROR_BACKOFF_S = 5.0
 STOP_TIMEOUT_S = 15.0
 SIGNATURE_TOLERANCE_S = 300
@@ -273,40 +279,45 @@ class Delivery:
                 self.registry.skip_to(webhook, scanned)
             self._stop.wait(self.settings.poll_s)
             return True
+        pending: list[Tried] = []
+        first_at = 0.0
         for item in items:
             if self._stop.is_set():
-                return True
+                break
             result = sender.post(webhook.url, secret, item)
-            if not self._record(webhook, item, result):
-                return True  # changed meanwhile: read it again
-            if not result.ok:
-                return True
-            webhook = _moved(webhook, item)
+            pending.append(Tried(item.cursor, item.type, result, self.registry.clock()))
+            first_at = first_at or time.monotonic()
+            due = len(pending) >= COMMIT_EVERY or time.monotonic() - first_at >= COMMIT_WITHIN_S
+            if not result.ok or due:
+                if not self._record(webhook, pending):
+                    return True  # changed meanwhile: read it again
+                if not result.ok:
+                    return True
+                webhook = _moved(webhook, item)
+                pending, first_at = [], 0.0
+        if pending:
+            self._record(webhook, pending)
         return True
 
-    def _record(self, webhook: Webhook, item: FeedItem, result: Result) -> bool:
+    def _record(self, webhook: Webhook, attempts: list[Tried]) -> bool:
         retry_at = None
-        if not result.ok:
+        failed = attempts[-1]
+        if not failed.result.ok:
             attempt = webhook.attempts + 1
             wait = backoff_s(
                 attempt, self.settings.retry_first_s, self.settings.retry_max_s, self.rand
             )
-            retry_at = self.registry.clock() + timedelta(seconds=wait)
+            retry_at = failed.at + timedelta(seconds=wait)
             log.info(
                 "webhook %s: position %d failed (%s); retry %d in %.1f s",
                 webhook.webhook_id,
-                item.position,
-                result.error,
+                failed.cursor[0],
+                failed.result.error,
                 attempt,
                 wait,
             )
         return self.registry.record(
-            webhook,
-            item.cursor,
-            item.type,
-            result,
-            next_retry_at=retry_at,
-            give_up_after_s=self.settings.give_up_s,
+            webhook, attempts, next_retry_at=retry_at, give_up_after_s=self.settings.give_up_s
         )
 
     def close(self) -> None:

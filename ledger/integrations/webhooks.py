@@ -34,7 +34,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -129,6 +129,20 @@ class Attempt:
     response_body: str | None
     duration_ms: int
     next_retry_at: datetime | None
+
+
+class _Changed(Exception):
+    """The webhook's row changed since it was read: roll the record back."""
+
+
+@dataclass(frozen=True)
+class Tried:
+    """One attempt at the item at ``cursor``, made at ``at``."""
+
+    cursor: Cursor
+    type: str
+    result: Result
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -324,67 +338,87 @@ class WebhookRegistry:
     def record(
         self,
         webhook: Webhook,
-        cursor: Cursor,
-        item_type: str,
-        result: Result,
+        attempts: Sequence[Tried],
         *,
         next_retry_at: datetime | None,
         give_up_after_s: float,
     ) -> bool:
-        """Record one attempt at the item at ``cursor``: delivered (the cursor
-        moves to it) or failed (the retry is scheduled, or the webhook gives
-        up). ``False`` when the webhook changed meanwhile (disabled, replayed,
-        or moved by another worker): nothing is written then."""
-        now = self.clock()
-        s = self.store
-        with self._transaction() as cur:
-            if result.ok:
-                outcome = DELIVERED
-                if not self._move(cur, webhook, cursor):
-                    return False
-            else:
-                since = webhook.failing_since or now
-                given_up = (now - since).total_seconds() >= give_up_after_s
-                outcome = GIVEN_UP if given_up else RETRYING
-                cur.run(
-                    f"UPDATE {WEBHOOKS} SET attempts = attempts + 1, next_attempt_at = %s, "
-                    "failing_since = %s, last_error = %s, status = %s, seq = seq + 1 "
-                    "WHERE webhook_id = %s AND position = %s AND part = %s AND status = %s",
-                    (
-                        s.time(None if given_up else next_retry_at),
-                        s.time(since),
-                        result.error or f"HTTP {result.status_code}",
-                        FAILED if given_up else ACTIVE,
-                        s.uuid(webhook.webhook_id),
-                        webhook.position,
-                        webhook.part,
-                        ACTIVE,
-                    ),
-                )
-                if cur.rowcount != 1:
-                    return False
-            seq = cur.run(
-                f"SELECT seq FROM {WEBHOOKS} WHERE webhook_id = %s", (s.uuid(webhook.webhook_id),)
-            ).one()
-            cur.run(
-                f"INSERT INTO {DELIVERIES} ({_DELIVERY_COLUMNS}) VALUES "
-                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                (
-                    s.uuid(webhook.webhook_id),
-                    int(seq[0]) if seq else 0,
-                    cursor[0],
-                    cursor[1],
-                    item_type,
-                    s.time(now),
-                    outcome,
-                    result.status_code,
-                    result.error,
-                    result.response_body,
-                    result.duration_ms,
-                    s.time(None if result.ok or outcome == GIVEN_UP else next_retry_at),
-                ),
-            )
+        """Record attempts at consecutive items in one transaction: each one
+        delivered moves the cursor to it; a failed one (last) schedules the
+        retry, or gives up. ``False`` when the webhook changed meanwhile
+        (disabled, replayed, or moved by another worker): nothing is written."""
+        try:
+            with self._transaction() as cur:
+                current = webhook
+                for tried in attempts:
+                    if tried.result.ok:
+                        if not self._move(cur, current, tried.cursor):
+                            raise _Changed
+                        current = replace(current, position=tried.cursor[0], part=tried.cursor[1])
+                        self._log(cur, current, tried, DELIVERED, None)
+                    else:
+                        outcome = self._fail(cur, current, tried, next_retry_at, give_up_after_s)
+                        self._log(cur, current, tried, outcome, next_retry_at)
+        except _Changed:
+            return False
         return True
+
+    def _fail(
+        self,
+        cur: Cur,
+        webhook: Webhook,
+        tried: Tried,
+        next_retry_at: datetime | None,
+        give_up_after_s: float,
+    ) -> str:
+        s = self.store
+        since = webhook.failing_since or tried.at
+        given_up = (tried.at - since).total_seconds() >= give_up_after_s
+        cur.run(
+            f"UPDATE {WEBHOOKS} SET attempts = attempts + 1, next_attempt_at = %s, "
+            "failing_since = %s, last_error = %s, status = %s, seq = seq + 1 "
+            "WHERE webhook_id = %s AND position = %s AND part = %s AND status = %s",
+            (
+                s.time(None if given_up else next_retry_at),
+                s.time(since),
+                tried.result.error or f"HTTP {tried.result.status_code}",
+                FAILED if given_up else ACTIVE,
+                s.uuid(webhook.webhook_id),
+                webhook.position,
+                webhook.part,
+                ACTIVE,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise _Changed
+        return GIVEN_UP if given_up else RETRYING
+
+    def _log(
+        self, cur: Cur, webhook: Webhook, tried: Tried, outcome: str, retry: datetime | None
+    ) -> None:
+        s = self.store
+        seq = cur.run(
+            f"SELECT seq FROM {WEBHOOKS} WHERE webhook_id = %s", (s.uuid(webhook.webhook_id),)
+        ).one()
+        result = tried.result
+        cur.run(
+            f"INSERT INTO {DELIVERIES} ({_DELIVERY_COLUMNS}) VALUES "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                s.uuid(webhook.webhook_id),
+                int(seq[0]) if seq else 0,
+                tried.cursor[0],
+                tried.cursor[1],
+                tried.type,
+                s.time(tried.at),
+                outcome,
+                result.status_code,
+                result.error,
+                result.response_body,
+                result.duration_ms,
+                s.time(retry if outcome == RETRYING else None),
+            ),
+        )
 
     def _move(self, cur: Cur, webhook: Webhook, cursor: Cursor) -> bool:
         cur.run(

@@ -53,6 +53,9 @@ def receiver(**options: Any) -> Iterator[Receiver]:
     state: dict[str, Receiver] = {}
 
     class Handler(BaseHTTPRequestHandler):
+        wbufsize = -1  # one write per answer (no Nagle and delayed-ACK stall)
+        protocol_version = "HTTP/1.1"  # keep-alive, as real receivers do
+
         def do_POST(self) -> None:
             rec = state["r"]
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -61,6 +64,7 @@ def receiver(**options: Any) -> Iterator[Receiver]:
                 answer = rec.script.pop(0) if rec.script else 200
             if answer == "hang":  # the sender gives up first: nothing is recorded
                 time.sleep(rec.hang_s)
+                self.close_connection = True
                 return
             status = int(answer)
             if 200 <= status < 300:
@@ -74,7 +78,11 @@ def receiver(**options: Any) -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        def handle_error(self, request: Any, client_address: Any) -> None:
+            pass  # a sender killed mid-request: not the receiver's business
+
+    server = Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state["r"] = Receiver(url=f"http://127.0.0.1:{server.server_port}/hook", **options)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
