@@ -191,7 +191,9 @@ class Delivery:
         self._stop.set()
         supervisor, self._supervisor = self._supervisor, None
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for thread in [*self._threads.values(), *([supervisor] if supervisor else [])]:
+        if supervisor is not None:  # first: then no thread is added any more
+            supervisor.join(STOP_TIMEOUT_S)
+        for thread in list(self._threads.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
 

@@ -170,3 +170,19 @@ def test_a_webhook_gives_up_after_the_limit_and_replay_restarts_it(
         rec.wait_for(has(1))
         assert integrations.webhooks.get(webhook_id).status == "active"
         assert integrations.readiness()["failed"] == []
+
+
+def test_one_process_delivers_while_another_waits_for_the_lock(
+    ledger: Ledger, integrations_for: Callable[..., Integrations]
+) -> None:
+    first, second = integrations_for().start(), integrations_for().start()
+    eventually(lambda: first.delivery.delivering or second.delivery.delivering)
+    time.sleep(0.3)
+    assert [first.delivery.delivering, second.delivery.delivering].count(True) == 1
+    with receiver() as rec:
+        registered = first.webhooks.register(rec.url, ACCOUNT_TYPES, actor=ADMIN)
+        activity(ledger)
+        want = expected(first, registered.webhook.position, ACCOUNT_TYPES)
+        rec.wait_for(has(len(want)))
+        time.sleep(0.3)
+        assert rec.positions() == want  # each once: the other process sent nothing
