@@ -13,10 +13,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import open_integrations, open_ledger
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.errors import LedgerError
-from ledger.integrations.service import Integrations, open_integrations
+from ledger.integrations.service import Integrations
 
 webhooks_app = typer.Typer(no_args_is_help=True, help="Webhooks: list, deliveries, replay.")
 app.add_typer(webhooks_app, name="webhooks")
@@ -27,7 +27,7 @@ def _integrations() -> Iterator[Integrations]:
     settings = settings_or_exit()
     try:
         ledger = open_ledger(settings)
-        integrations = open_integrations(ledger, settings)
+        integrations = open_integrations(settings, ledger)
     except LedgerError as e:
         fail(f"store unavailable: {e.detail}", code=1)
     try:

@@ -17,8 +17,8 @@ from uuid import uuid4
 import pytest
 
 from ledger.application import Ledger
+from ledger.bootstrap import open_integrations
 from ledger.integrations.delivery import COMMIT_EVERY
-from ledger.integrations.service import Integrations
 from ledger.settings import LedgerSettings
 from ledger.values import Actor, Role
 from tests.reliability.harness import Worker, service_env
@@ -68,7 +68,7 @@ def test_the_delivery_worker_killed_mid_stream_loses_nothing_and_keeps_order(
     figures: Callable[[dict[str, Any]], None],
 ) -> None:
     settings = LedgerSettings(database_url=database_url, support_hours="24/7")
-    integrations = Integrations(ledger, settings)  # not started: the worker delivers
+    integrations = open_integrations(settings, ledger)  # not started: the worker delivers
     worker = Worker(database_url, tmp_path)
     worker.env = service_env(database_url, **FAST)
     written: dict[int, float] = {}
