@@ -54,6 +54,16 @@ class LedgerSettings(BaseSettings):
     limit_concurrency: int = 512
     #: Requests in flight per API key beyond which the API answers 429.
     max_concurrent_per_key: int = 16
+    #: ``BalanceLow`` is raised when a movement takes a balance below this.
+    low_balance: int = 20
+    #: Webhook delivery: the answer timeout, the first retry delay and its cap,
+    #: when to give up on one event, and how often an idle webhook looks for
+    #: new events (all in seconds).
+    webhook_timeout_s: float = 10.0
+    webhook_retry_first_s: float = 1.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_give_up_s: float = 3 * 24 * 3600.0
+    webhook_poll_s: float = 0.5
 
     @field_validator("api_keys")
     @classmethod
@@ -137,6 +147,26 @@ class LedgerSettings(BaseSettings):
     def _check_max_concurrent_per_key(cls, value: int) -> int:
         if not 1 <= value <= 10_000:
             raise ValueError("the per-key limit is between 1 and 10000")
+        return value
+
+    @field_validator("low_balance")
+    @classmethod
+    def _check_low_balance(cls, value: int) -> int:
+        if not 0 <= value <= 1_000_000_000:
+            raise ValueError("the low-balance threshold is a number of credits, 0 or more")
+        return value
+
+    @field_validator(
+        "webhook_timeout_s",
+        "webhook_retry_first_s",
+        "webhook_retry_max_s",
+        "webhook_give_up_s",
+        "webhook_poll_s",
+    )
+    @classmethod
+    def _check_webhook_seconds(cls, value: float) -> float:
+        if not 0 < value <= 30 * 24 * 3600:
+            raise ValueError("a webhook delay is a positive number of seconds, at most 30 days")
         return value
 
     @cached_property

@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-STORY_KEYS = "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1"
+STORY_KEYS = (
+    "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1,admin:di:ad-secret-1"
+)
 START_TIMEOUT_S = 30
 STORY_TIMEOUT_S = 60
 
@@ -114,7 +116,7 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         served = log.read_text()
     # One JSON line per request, never a token.
     assert '"route": "/v1/requests/{request_id}/charge"' in served
-    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1"):
+    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1", "ad-secret-1"):
         assert token not in served
 
 
