@@ -77,7 +77,7 @@ def test_an_unknown_webhook_is_404_and_a_foreign_cursor_422(api: Api) -> None:
 
 
 def test_readiness_tells_whether_this_process_delivers(api: Api) -> None:
-    details = api.ok(api.get(None, "/readyz"))["details"]["webhooks"]
+    details = api.ok(api.get("admin", "/readyz"))["details"]["webhooks"]
     assert details["delivering"] is True
     assert isinstance(details["failed"], list)
 
