@@ -27,9 +27,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
+# var/ is the owner's only (0700); the generated keys are also written to var/keys (0600).
 run: install
-	mkdir -p var
-	$(BIN)/ledger serve --embedded
+	mkdir -p -m 700 var
+	$(BIN)/ledger serve --embedded --keys-file var/keys
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

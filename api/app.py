@@ -23,9 +23,9 @@ from api import problems
 from api.auth import KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
-from api.routers import accounts, audit, invoices, operations, reports, requests
+from api.routers import accounts, audit, events, invoices, operations, reports, requests, webhooks
 from ledger.application import Ledger
-from ledger.bootstrap import open_services
+from ledger.bootstrap import open_integrations, open_services
 from ledger.settings import LedgerSettings, load_settings
 
 DESCRIPTION = """
@@ -57,6 +57,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         settings = load_settings()
     # LEDGER_API_KEYS was validated with the settings; unset means no one gets in.
     keyring = KeyRing(settings.api_key_entries)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     chosen = settings
 
     @asynccontextmanager
@@ -67,11 +68,17 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         app.state.projections = services.projections
         app.state.audit = services.audit
         app.state.keyring = keyring
+        app.state.metrics_token = metrics_token
+        # The feed, the webhooks and their delivery (delivered here when the
+        # projections run here too).
+        app.state.integrations = integrations = open_integrations(chosen, services.ledger)
         if chosen.in_process_projections:
             services.projections.start()
+            integrations.start()
         try:
             yield
         finally:
+            integrations.close()
             services.close()
 
     app = FastAPI(
@@ -82,7 +89,12 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     )
     app.state.metrics = metrics = Metrics()
     problems.install(app)
-    for module in (accounts, invoices, requests, audit, reports, operations):
+    for module in (accounts, invoices, requests, audit, reports, operations, events, webhooks):
         app.include_router(module.router)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        max_concurrent_per_key=settings.max_concurrent_per_key,
+    )
     return app

@@ -12,6 +12,8 @@ Invariants owned here:
   naming it, the position and the error; both without ``Retry-After``
   (retrying cannot help: an operator must act) and logged as errors. The
   rest of the ledger keeps answering.
+- a 503 says what the client can act on ("the read models are unavailable;
+  retry later"); the database driver's own text goes to the log only.
 """
 
 from __future__ import annotations
@@ -64,9 +66,12 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
+    431: "Request headers too large",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -77,9 +82,12 @@ _CODES = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "request-timeout",
     413: "body-too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
+    429: "too-many-requests",
+    431: "headers-too-large",
     500: "internal-error",
     503: "unavailable",
 }
@@ -135,6 +143,18 @@ def status_for(error: LedgerError) -> int:
     return 500
 
 
+def client_detail(error: LedgerError) -> str:
+    """What a client is told of ``error``: a bare ``StoreUnavailableError``
+    carries the driver's text after its first colon ("the read models are
+    unavailable: terminating connection ..."); the client gets the part
+    before it and "retry later". Its subclasses (a read model behind) write
+    their own text."""
+    if type(error) is StoreUnavailableError:
+        what = error.detail.partition(":")[0].strip() or "the store is unavailable"
+        return f"{what}; retry later"
+    return error.detail
+
+
 def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LedgerError)
     status = status_for(exc)
@@ -145,7 +165,12 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("ledger error %s: %s", exc.code, exc.detail)
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 and not lasting else None
     return problem(
-        status, exc.detail, code=exc.code, title=exc.title, headers=headers, fields=exc.fields()
+        status,
+        client_detail(exc),
+        code=exc.code,
+        title=exc.title,
+        headers=headers,
+        fields=exc.fields(),
     )
 
 
@@ -166,6 +191,12 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         for e in exc.errors()
     ]
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        # FastAPI parses the body before it resolves the route's dependencies:
+        # authenticate first, so that a caller without a token learns nothing
+        # of how its body was read.
+        refused = _refused_caller(request)
+        if refused is not None:
+            return refused
         return problem(
             400, "the body is not valid JSON", code="malformed-json", fields={"field": "body"}
         )
@@ -180,6 +211,19 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
             "errors": errors[:20],
         },
     )
+
+
+def _refused_caller(request: Request) -> JSONResponse | None:
+    """The 400/401 answer to a caller who is not authenticated, else ``None``."""
+    from api.deps import authenticate  # api.deps imports this module
+
+    try:
+        authenticate(request)
+    except NotAuthenticatedError as e:
+        return _not_authenticated(request, e)
+    except StarletteHTTPException as e:
+        return _http_error(request, e)
+    return None
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:

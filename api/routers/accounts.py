@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api import list_schemas as ls
@@ -14,6 +14,7 @@ from api.deps import (
     After,
     AuditDep,
     CaughtUp,
+    CustomerId,
     IdempotencyKey,
     LedgerDep,
     allowed,
@@ -30,15 +31,6 @@ from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
-CustomerId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="the helpdesk's own customer id",
-    ),
-]
 AsOf = Annotated[
     str | None,
     Query(

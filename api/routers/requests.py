@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 
 from api import list_schemas as ls
 from api import schemas as s
-from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed
+from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed, resolve_customer_id
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from ledger.aggregates import RequestStatus
@@ -40,7 +40,7 @@ def open_request(
     return ModelJSON(
         _changed(
             ledger.open_request(
-                body.customer_id,
+                resolve_customer_id(ledger, body.customer_id),
                 body.category,
                 body.channel,
                 body.subject,

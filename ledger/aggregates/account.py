@@ -33,6 +33,7 @@ from ledger.errors import (
     InvalidInputError,
     LedgerCorruptionError,
 )
+from ledger.validation import customer_id as valid_customer_id
 from ledger.validation import required_text
 from ledger.values import Actor, SubscriptionPeriod
 
@@ -152,7 +153,7 @@ class CustomerAccount(Aggregate):
     @classmethod
     def open(cls, customer_id: str, name: str, *, actor: Actor, at: datetime) -> CustomerAccount:
         """Emits ``Opened``. The caller checks that the customer id is new."""
-        customer_id = required_text("customer_id", customer_id, max_length=200)
+        customer_id = valid_customer_id(customer_id)  # the rule for new ids (NFKC, 64, ...)
         name = required_text("name", name, max_length=500)
         return cls._create(
             cls.Opened,

@@ -57,9 +57,15 @@ def test_readiness_fails_with_the_reason_once_a_read_model_cannot_apply_an_event
             ledger.close()
 
         deadline = time.monotonic() + TIMEOUT_S
-        while (ready := api.get(None, "/readyz")).status_code == 200:
+        while (ready := api.get("admin", "/readyz")).status_code == 200:
             assert time.monotonic() < deadline, "readiness never failed"
             time.sleep(0.1)
+
+        # Without the admin role: not ready, and nothing of the cause.
+        anonymous = api.get(None, "/readyz")
+        assert anonymous.status_code == 503
+        assert anonymous.json()["type"].endswith("/projection-failed")
+        assert "LotsExhaustedError" not in anonymous.text and "read_model" not in anonymous.json()
 
         assert ready.status_code == 503
         assert "retry-after" not in ready.headers  # retrying cannot help
