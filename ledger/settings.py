@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import psycopg
-from pydantic import ValidationError, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.policy import SupportCalendar
@@ -20,6 +20,7 @@ from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -42,6 +43,8 @@ class LedgerSettings(BaseSettings):
     read_timeout_s: float = 5.0
     #: The largest request body the API accepts, in bytes (larger: 413).
     max_body_bytes: int = 64 * 1024
+    #: Signs the console's session cookies and the customer statement links.
+    secret_key: SecretStr | None = None
 
     @field_validator("api_keys")
     @classmethod
@@ -55,6 +58,15 @@ class LedgerSettings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         database_env(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret key is at least {MIN_SECRET_LENGTH} characters")
         return value
 
     @field_validator("support_hours")

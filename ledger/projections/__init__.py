@@ -33,7 +33,14 @@ from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.errors import StoreUnavailableError, UnknownAccountError
-from ledger.persistence.store import STORE_ERRORS, Cur, PostgresStore, Store, store_for
+from ledger.persistence.store import (
+    STORE_ERRORS,
+    Cur,
+    PostgresStore,
+    SQLiteStore,
+    Store,
+    store_for,
+)
 from ledger.projections import balances, fifo, movements, requests, summary
 from ledger.projections.base import (
     ReadModel,
@@ -339,6 +346,13 @@ class ReadModels:
                 (self.store.uuid(request_id),),
             ).one()
         return None if row is None else requests.request_row(row)
+
+    def monthly_movements(self, months: int = 12) -> list[tuple[str, str, int]]:
+        """Credits moved per month and kind (``movements.monthly_totals``)."""
+        with self.store.reading() as cur:
+            return movements.monthly_totals(
+                cur, sqlite=isinstance(self.store, SQLiteStore), months=months
+            )
 
     def summary(self) -> SummaryRow:
         """One consistent snapshot of finance's totals and the FIFO liability."""

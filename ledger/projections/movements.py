@@ -137,3 +137,18 @@ def movement_row(row: Sequence[Any]) -> MovementRow:
         reason=None if row[8] is None else str(row[8]),
         at=as_time(row[9]),
     )
+
+
+def monthly_totals(cur: Cur, *, sqlite: bool, months: int = 12) -> list[tuple[str, str, int]]:
+    """``(month "YYYY-MM" in UTC, kind, sum of amounts)`` of the last ``months``
+    months that had movements, oldest first: finance's chart of credits sold
+    and charged per month."""
+    month = "substr(at, 1, 7)" if sqlite else "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM')"
+    rows = cur.run(
+        f"SELECT {month} AS month, kind, sum(amount) FROM {TABLE} "
+        f"GROUP BY month, kind ORDER BY month DESC LIMIT %s",
+        (months * len(KINDS),),
+    ).all()
+    found = sorted((str(m), str(k), int(total)) for m, k, total in rows)
+    kept = sorted({m for m, _, _ in found})[-months:]
+    return [row for row in found if row[0] in kept]

@@ -19,6 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 STORY_KEYS = "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1"
+STORY_SECRET = "story-only-secret-change-me-0123456789"
 START_TIMEOUT_S = 30
 STORY_TIMEOUT_S = 60
 
@@ -88,13 +89,14 @@ def _story() -> str:
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     assert f"export LEDGER_API_KEYS='{STORY_KEYS}'" in section
     assert "export LEDGER_SUPPORT_HOURS=24/7" in section
+    assert f"export LEDGER_SECRET_KEY={STORY_SECRET}" in section
     return next(b for b in blocks if b.startswith("API=http://127.0.0.1:8000"))
 
 
 def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
     port = _free_port()
     script = _story().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}", 1)
-    with _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS) as log:
+    with _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS, LEDGER_SECRET_KEY=STORY_SECRET) as log:
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             capture_output=True,
@@ -144,6 +146,11 @@ def test_embedded_mode_generates_and_prints_a_token_per_role(tmp_path: Path) -> 
         (
             {"LEDGER_API_KEYS": "finance:abcdefgh12", "LEDGER_SUPPORT_HOURS": "sometimes"},
             "LEDGER_SUPPORT_HOURS",
+        ),
+        ({"LEDGER_API_KEYS": "finance:abcdefgh12"}, "LEDGER_SECRET_KEY"),
+        (
+            {"LEDGER_API_KEYS": "finance:abcdefgh12", "LEDGER_SECRET_KEY": "too-short"},
+            "LEDGER_SECRET_KEY",
         ),
     ],
 )
