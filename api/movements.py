@@ -1,5 +1,7 @@
 """Credit movements out: JSON pages with a ``next_after`` cursor, or CSV streamed.
 
+CSV text cells are made safe to open in a spreadsheet (``ledger.exports``).
+
 The CSV is written line by line from ``ReadModels.iter_movements`` (which
 reads in chunks), so an export of any size runs in constant memory: a
 header row, then one line per movement, oldest first.
@@ -18,6 +20,7 @@ from fastapi.responses import StreamingResponse
 from api.deps import MAX_POSITION
 from api.schemas import MovementOut, MovementsOut
 from ledger.audit.service import EXPORT_COLUMNS
+from ledger.exports import safe_cells
 from ledger.projections import MovementRow
 
 MAX_PAGE = 1000
@@ -59,7 +62,7 @@ def csv_lines(rows: Iterable[MovementRow]) -> Iterator[str]:
     def line(values: Iterable[object]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(values)
+        writer.writerow(safe_cells(values))
         return buffer.getvalue()
 
     yield line(CSV_COLUMNS)

@@ -156,9 +156,14 @@ class IdempotencyKeyReusedError(InvalidInputError):
 class PermissionDeniedError(ForbiddenError):
     title = "Not allowed for this role"
 
-    def __init__(self, role: str, action: str) -> None:
+    def __init__(self, role: str, action: str, allowed: list[str] | None = None) -> None:
+        allowed = allowed or []
+        who = f"; allowed: {', '.join(allowed)}" if allowed else ""
         super().__init__(
-            f"role {role!r} may not {action.replace('_', ' ')}", role=role, action=action
+            f"role {role!r} may not {action.replace('_', ' ')}{who}",
+            role=role,
+            action=action,
+            allowed_roles=allowed,
         )
 
 

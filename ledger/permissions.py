@@ -64,7 +64,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.RECORD_SUBSCRIPTION: frozenset({_F}),
     Action.ADJUST_BALANCE: frozenset({_F}),
     Action.READ_AUDIT: frozenset({_F}),
-    Action.READ_INVOICE: frozenset({_F}),
+    # Decision (POLICY.md): the helpdesk reads invoices too, so that it can
+    # tell a customer whether a payment arrived.
+    Action.READ_INVOICE: frozenset({_H, _F}),
     Action.READ_STATEMENT: frozenset({_H, _F}),
     Action.VERIFY_LEDGER: frozenset({_F}),
     Action.OPERATE: frozenset(),
@@ -75,7 +77,13 @@ def may(role: Role, action: Action) -> bool:
     return role is Role.ADMIN or role in ALLOWED[action]
 
 
+def roles_that_may(action: Action) -> list[Role]:
+    """Every role allowed ``action``, in the order of ``Role`` (admin last)."""
+    return [role for role in Role if may(role, action)]
+
+
 def authorize(actor: Actor, action: Action) -> None:
     """Raise ``PermissionDeniedError`` unless the actor's role may do ``action``."""
     if not may(actor.role, action):
-        raise PermissionDeniedError(actor.role.value, action.value)
+        allowed = [role.value for role in roles_that_may(action)]
+        raise PermissionDeniedError(actor.role.value, action.value, allowed)

@@ -19,6 +19,7 @@ from ledger.bootstrap import open_ledger
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.cli.progress import event_progress
 from ledger.errors import LedgerError
+from ledger.exports import safe_record
 
 
 def _open() -> Ledger:
@@ -154,7 +155,7 @@ def export_audit_command(
             progress=lambda done: progress.update(task, completed=done),
         )
         for row in rows:
-            writer.writerow(row)
+            writer.writerow(safe_record(row))
             count += 1
         progress.update(task, completed=head.position)
         f.write(f"# chain head: position={head.position} count={head.count} hash={head.hash}\n")

@@ -28,7 +28,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None, set[str]]] = [
     ("POST", f"/v1/accounts/{CID}/invoices", {"package": 80}, {F}),
     ("POST", f"/v1/invoices/{RID}/payment", {"payment_ref": "p"}, {F}),
     ("POST", f"/v1/invoices/{RID}/void", {"reason": "r"}, {F}),
-    ("GET", f"/v1/invoices/{RID}", None, {F}),
+    ("GET", f"/v1/invoices/{RID}", None, {H, F}),
     (
         "POST",
         f"/v1/accounts/{CID}/subscription",
@@ -82,7 +82,10 @@ def test_each_role_is_allowed_or_refused_as_the_policy_says(
             assert response.status_code not in (401, 403), (role, response.text)
         else:
             assert response.status_code == 403, (role, response.status_code, response.text)
-            assert response.json()["title"] == "Not allowed for this role"
+            problem = response.json()
+            assert problem["title"] == "Not allowed for this role"
+            # The refusal says who may: the roles of the policy's table, and admin.
+            assert set(problem["allowed_roles"]) == allowed | {A}, problem
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ledger.cli import app
-from tests.audit.conftest import Story, tamper_sqlite
+from tests.audit.conftest import FINANCE, Story, tamper_sqlite
 
 runner = CliRunner()
 
@@ -146,3 +146,17 @@ def _rewrite_amount(story: Story, position: int) -> None:
 
 def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def test_export_writes_formula_like_text_as_text_and_keeps_amounts_numbers(
+    env: Story, tmp_path: Path
+) -> None:
+    env.ledger.adjust_balance(env.customer_id, 7, '=HYPERLINK("http://x","click")', actor=FINANCE)
+    out = tmp_path / "audit.csv"
+
+    result = runner.invoke(app, ["export-audit", "--out", str(out)])
+
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(out.read_text().splitlines()[:-1]))
+    assert rows[-1]["reason"] == '\'=HYPERLINK("http://x","click")'
+    assert [int(r["amount"]) for r in rows] == [80, -25, 10, -5, 7]

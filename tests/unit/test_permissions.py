@@ -14,7 +14,7 @@ A = Action
 #: Written from the policy's words, not copied from ledger.permissions.
 POLICY: dict[Role, set[Action]] = {
     # "open accounts and requests, ask for a pre-quote, accept or decline a
-    # quote, dispute, cancel; read balances and requests"
+    # quote, dispute, cancel; read balances, requests and invoices"
     Role.HELPDESK: {
         A.OPEN_ACCOUNT,
         A.OPEN_REQUEST,
@@ -26,6 +26,7 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_ACCOUNT,
         A.READ_REQUEST,
         A.READ_STATEMENT,  # issue 5: statements for helpdesk and finance
+        A.READ_INVOICE,  # Decision: so it can tell a customer a payment arrived
     },
     # "quote, revise a price, charge (answer), refer, resolve disputes; read
     # and replay any history" (API.md: accounts and requests included)
@@ -87,6 +88,10 @@ def test_authorize_refuses_an_action_the_role_may_not_do(
         authorize(actor, action)
     assert isinstance(refused.value, ForbiddenError)
     assert (refused.value.role, refused.value.action) == (role.value, action.value)
+    # The refusal names who may: every role the policy allows, and admin.
+    who = [r.value for r in Role if action in POLICY[r]]
+    assert refused.value.allowed_roles == who
+    assert str(refused.value).endswith(f"allowed: {', '.join(who)}")
 
 
 def test_operations_are_for_admin_only() -> None:
