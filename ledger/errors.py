@@ -54,6 +54,7 @@ class InvalidInputError(LedgerError):
     """The command's input breaks a rule by itself, whatever the state."""
 
     title = "Invalid input"
+    field: str
 
     def __init__(self, field: str, detail: str, **fields: Any) -> None:
         super().__init__(detail, field=field, **fields)
@@ -285,6 +286,7 @@ class InvalidRequestStateError(ConflictError):
 
 
 class OutsideWorkingHoursError(ConflictError):
+    next_opening: datetime | None
     title = "Outside working hours"
 
     def __init__(self, at: datetime, next_opening: datetime | None) -> None:
@@ -323,6 +325,10 @@ class ConcurrencyConflictError(ConflictError):
 
 
 class InsufficientCreditsError(PaymentRequiredError):
+    customer_id: str
+    balance: int
+    price: int
+
     def __init__(self, customer_id: str, balance: int, price: int) -> None:
         super().__init__(
             f"the balance of {balance} credits does not cover the price of {price} credits",

@@ -24,6 +24,7 @@ from api.console.web import (
 from api.problems import status_for
 from ledger.errors import LedgerError, UnknownAccountError
 from ledger.permissions import Action
+from ledger.policy import PACKAGES
 
 router = APIRouter()
 
@@ -81,7 +82,9 @@ async def account_page(
     await run_in_threadpool(read_models.wait_for, after)
     row = await run_in_threadpool(read_models.balance, customer_id)
     if row is None:
-        raise ConsolePageError(404, "No such account", in_words(UnknownAccountError(customer_id)).message)
+        raise ConsolePageError(
+            404, "No such account", in_words(UnknownAccountError(customer_id)).message
+        )
     account = await run_in_threadpool(ledger_of(request).get_account, customer_id)
     moves = await run_in_threadpool(
         lambda: read_models.movements(
@@ -102,4 +105,5 @@ async def account_page(
         page_after=page_after,
         next_page=next_page,
         statement_link=link,
+        packages=PACKAGES,
     )

@@ -200,14 +200,18 @@ async def settle_invoice(request: Request, invoice_id: UUID, name: str) -> Respo
         if name == "payment":
             settled = await run_in_threadpool(
                 lambda: ledger.pay_invoice(
-                    invoice_id, form.get("payment_ref", ""), actor=person.session.actor,
+                    invoice_id,
+                    form.get("payment_ref", ""),
+                    actor=person.session.actor,
                     idempotency_key=key,
                 )
             )
         else:
             settled = await run_in_threadpool(
                 lambda: ledger.void_invoice(
-                    invoice_id, form.get("reason", ""), actor=person.session.actor,
+                    invoice_id,
+                    form.get("reason", ""),
+                    actor=person.session.actor,
                     idempotency_key=key,
                 )
             )

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.problems import status_for
 from api.console.web import (
     ConsolePageError,
     Person,
@@ -25,6 +24,7 @@ from api.console.web import (
     redirect,
     render,
 )
+from api.problems import status_for
 from ledger.application import Ledger
 from ledger.errors import InvalidInputError, LedgerError, UnknownRequestError
 from ledger.permissions import Action
@@ -91,9 +91,7 @@ ACTIONS: dict[str, RequestAction] = {
     "dispute": RequestAction(
         "Dispute the charge",
         Action.DISPUTE,
-        lambda lg, rid, f, a, k: lg.dispute(
-            rid, f.get("reason", ""), actor=a, idempotency_key=k
-        ),
+        lambda lg, rid, f, a, k: lg.dispute(rid, f.get("reason", ""), actor=a, idempotency_key=k),
         ("reason",),
     ),
     "quote": RequestAction(
@@ -281,8 +279,7 @@ async def _request_page(
     offered = [
         (name, ACTIONS[name])
         for name in OFFERED.get(row.status, ())
-        if person.may(ACTIONS[name].action)
-        and not (name == "charge" and row.price is None)
+        if person.may(ACTIONS[name].action) and not (name == "charge" and row.price is None)
     ]
     return render(
         request,

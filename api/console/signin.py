@@ -16,7 +16,7 @@ def _safe_next(target: str | None) -> str:
     """Only a console path: never a redirect to another site."""
     if target and target.startswith("/console") and not target.startswith("//"):
         return target
-    return "/console"
+    return "/console/"
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
@@ -51,7 +51,7 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
-@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> Response:
     person: Person = signed_in(request)
     return render(request, "home.html", person)
