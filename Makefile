@@ -6,7 +6,7 @@ PYTEST_ARGS ?=
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
 
-.PHONY: install run test lint bench reliability clean
+.PHONY: install run test lint bench reliability clean chromium
 
 install: $(STAMP)
 
@@ -29,7 +29,18 @@ run: install
 	mkdir -p var
 	$(BIN)/ledger serve --embedded
 
-test: install
+# The browser tests drive Debian's Chromium (never Playwright's download):
+# installed with apt when missing and run as root.
+chromium:
+	@if ! [ -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+		else \
+			echo "test: Chromium not found; install Debian's chromium package for the browser tests" >&2; \
+		fi; \
+	fi
+
+test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

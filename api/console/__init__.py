@@ -27,7 +27,9 @@ PAGE_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Same-origin (not no-referrer): the browser then keeps sending ``Origin``
+    # on the console's own form posts, and never a link's token to another site.
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 

@@ -35,6 +35,7 @@ router = APIRouter()
 
 MOVEMENTS_PAGE = 50
 CHART_WIDTH, CHART_HEIGHT = 640, 220
+MAX_BAR = 48
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Chart:
     """An inline SVG bar chart of two series per month, laid out here so the
     template only draws rectangles."""
 
+    bar: int  # the width of one bar
     months: list[tuple[str, int]]  # label and x of its centre
     sold: list[Bar]
     charged: list[Bar]
@@ -62,7 +64,7 @@ def monthly_chart(rows: list[tuple[str, str, int]]) -> Chart:
     charged = {m: -t for m, k, t in rows if k == "charge"}
     top = max([*sold.values(), *charged.values(), 1])
     slot = CHART_WIDTH // max(len(months), 1)
-    bar = max(slot // 3, 4)
+    bar = min(max(slot // 3, 4), MAX_BAR)
     plot = CHART_HEIGHT - 30
 
     def bars(values: dict[str, int], offset: int) -> list[Bar]:
@@ -74,6 +76,7 @@ def monthly_chart(rows: list[tuple[str, str, int]]) -> Chart:
         return out
 
     return Chart(
+        bar=bar,
         months=[(m, i * slot + slot // 2) for i, m in enumerate(months)],
         sold=bars(sold, slot // 2 - bar),
         charged=bars(charged, slot // 2),

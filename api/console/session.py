@@ -86,11 +86,14 @@ class Sessions:
 
 
 def cross_site(request: Request) -> bool:
-    """Whether the browser says this request comes from another site."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return True
+    """Whether the browser says this request comes from another site: by
+    ``Sec-Fetch-Site`` where the browser sends it, else by ``Origin`` (an
+    opaque ``null`` origin counts as another site). Without either, the CSRF
+    token alone decides."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
     origin = request.headers.get("origin")
-    if origin is None or origin == "null":
-        return origin == "null"
-    own = f"{request.url.scheme}://{request.url.netloc}"
-    return origin != own
+    if origin is None:
+        return False
+    return origin != f"{request.url.scheme}://{request.url.netloc}"

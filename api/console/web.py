@@ -61,6 +61,10 @@ class ConsolePageError(Exception):
         self.status, self.title, self.detail = status, title, detail
 
 
+def _cross_site() -> ConsolePageError:
+    return ConsolePageError(403, "Form refused", "This form was sent from another site.")
+
+
 @dataclass(frozen=True)
 class Person:
     """The signed-in person of a console request."""
@@ -96,7 +100,10 @@ def audit_of(request: Request) -> Audit:
 
 
 def signed_in(request: Request) -> Person:
-    """The person, or a redirect to the sign-in page (which comes back here)."""
+    """The person, or a redirect to the sign-in page (which comes back here).
+    A form posted from another site is refused first, signed in or not."""
+    if request.method == "POST" and cross_site(request):
+        raise _cross_site()
     session = sessions(request).current(request)
     if session is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
@@ -127,7 +134,7 @@ async def form_of(request: Request, person: Person | None) -> dict[str, str]:
     """The posted form, once it is known to come from this site with the
     session's CSRF token (a sign-in form has no session yet)."""
     if cross_site(request):
-        raise ConsolePageError(403, "Form refused", "This form was sent from another site.")
+        raise _cross_site()
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     if person is not None and not secrets.compare_digest(
