@@ -5,6 +5,8 @@ PYTEST_ARGS ?=
 
 BIN = $(VENV)/bin
 STAMP = $(VENV)/.installed
+# make bench also needs the bench extra (the plot, memory sampling, the profiles).
+BENCH_STAMP = $(VENV)/.installed-bench
 
 .PHONY: install run test lint bench reliability clean chromium
 
@@ -25,9 +27,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
+# var/ is the owner's only (0700); the generated keys are also written to var/keys (0600).
 run: install
-	mkdir -p var
-	$(BIN)/ledger serve --embedded
+	mkdir -p -m 700 var
+	$(BIN)/ledger serve --embedded --keys-file var/keys
 
 # The browser tests drive Debian's Chromium (never Playwright's download):
 # installed with apt when missing and run as root.
@@ -48,9 +51,13 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	touch $@
+
 # pgbench (the durable-insert baseline) comes from Debian's postgresql-contrib:
 # found on PATH or under /usr/lib/postgresql, else installed when run as root.
-bench: install
+bench: $(BENCH_STAMP)
 	@if ! command -v pgbench >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/pgbench >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 			apt-get install -y postgresql-contrib || { apt-get update && apt-get install -y postgresql-contrib; }; \

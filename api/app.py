@@ -3,7 +3,8 @@
 Invariants owned here:
 - nothing is built at import time: settings and API keys are read (and a
   bad value refused, naming the variable) when the app is created; the
-  ledger and its read models are built in ``lifespan`` and handed to the
+  ledger, the read models and the audit are built by
+  ``ledger.bootstrap.open_services`` in ``lifespan`` and handed to the
   handlers through ``Depends``;
 - the read models' projection runner runs in this process when
   ``in_process_projections`` is set, and is stopped on shutdown;
@@ -24,10 +25,9 @@ from api import console, problems
 from api.auth import KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
-from api.routers import accounts, audit, invoices, operations, reports, requests
+from api.routers import accounts, audit, events, invoices, operations, reports, requests, webhooks
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import open_integrations, open_services
 from ledger.settings import LedgerSettings, load_settings
 
 logger = logging.getLogger("api")
@@ -71,26 +71,29 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         settings = load_settings()
     # LEDGER_API_KEYS was validated with the settings; unset means no one gets in.
     keyring = KeyRing(settings.api_key_entries)
+    metrics_token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
     chosen = settings
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        own = ledger is None
-        app.state.ledger = the_ledger = ledger or open_ledger(chosen)
-        app.state.read_models = read_models = ReadModels(
-            the_ledger, read_timeout_s=chosen.read_timeout_s
-        )
+        services = open_services(chosen, ledger=ledger)
+        app.state.ledger = services.ledger
+        app.state.read_models = services.queries
+        app.state.projections = services.projections
+        app.state.audit = services.audit
         app.state.keyring = keyring
+        app.state.metrics_token = metrics_token
+        # The feed, the webhooks and their delivery (delivered here when the
+        # projections run here too).
+        app.state.integrations = integrations = open_integrations(chosen, services.ledger)
         if chosen.in_process_projections:
-            read_models.start()
+            services.projections.start()
+            integrations.start()
         try:
             yield
         finally:
-            if chosen.in_process_projections:
-                read_models.stop()
-            read_models.close()
-            if own:
-                the_ledger.close()
+            integrations.close()
+            services.close()
 
     app = FastAPI(
         title="Support-credit ledger",
@@ -100,8 +103,13 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     )
     app.state.metrics = metrics = Metrics()
     problems.install(app)
-    for module in (accounts, invoices, requests, audit, reports, operations):
+    for module in (accounts, invoices, requests, audit, reports, operations, events, webhooks):
         app.include_router(module.router)
     console.install(app, secret=console_secret(settings), keyring=keyring)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=metrics,
+        max_concurrent_per_key=settings.max_concurrent_per_key,
+    )
     return app

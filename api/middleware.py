@@ -9,6 +9,14 @@ Invariants owned here:
   read path's profile);
 - one JSON log line per request: method, route template, status,
   duration_ms, request_id and the actor's key name, never a token;
+- at most ``max_concurrent_per_key`` requests of one bearer token (as
+  ``api.auth.bearer_token`` reads it, so that no spelling of the header
+  escapes the count) are in flight at once; beyond that the answer is 429 with
+  ``Retry-After``, before the body is read, so that one key cannot take the
+  thread pool from the others (requests without a token are not counted:
+  the health endpoints never wait, and others are refused at once with 401);
+- a client gone before its body has been read gets no answer (the request
+  is not handled, nothing is stored);
 - requests are counted for ``/metrics``;
 - an unexpected exception is logged and answered as a problem+json 500
   (the last resort; the tests assert it never happens).
@@ -26,8 +34,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.auth import bearer_token
 from api.metrics import Metrics
-from api.problems import PROBLEM_JSON, problem_bytes
+from api.problems import PROBLEM_JSON, RETRY_AFTER_S, problem_bytes
 
 logger = logging.getLogger("api.access")
 error_logger = logging.getLogger("api")
@@ -42,15 +51,30 @@ def _new_request_id() -> str:
     return f"{_PROCESS_TAG}{next(_REQUEST_NUMBERS):012x}"
 
 
-class BodyTooLargeError(Exception):
-    pass
+class _Gone:
+    """The client disconnected before its body was read."""
+
+
+GONE = _Gone()
+#: The status logged for a request whose client went away unanswered (nginx's).
+CLIENT_CLOSED = 499
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        metrics: Metrics,
+        max_concurrent_per_key: int = 16,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.max_concurrent_per_key = max_concurrent_per_key
+        # Requests in flight per bearer token; touched on the event loop only.
+        self._in_flight: dict[str, int] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,10 +95,27 @@ class RequestMiddleware:
                 message = {**message, "headers": headers}
             await send(message)
 
+        authorization = _header(scope, b"authorization")
+        key = bearer_token(authorization) if authorization else None
+        if key is not None:
+            in_flight = self._in_flight.get(key, 0)
+            if in_flight >= self.max_concurrent_per_key:
+                detail = (
+                    f"this key has {in_flight} requests in flight, the most allowed; "
+                    f"retry after {RETRY_AFTER_S} s"
+                )
+                await _send_problem(
+                    send_with_id, 429, detail, request_id, retry_after_s=RETRY_AFTER_S
+                )
+                self._record(scope, status, started, request_id)
+                return
+            self._in_flight[key] = in_flight + 1
         try:
             body_receive = await self._bounded_body(scope, receive)
             if body_receive is None:
                 await _send_problem(send_with_id, 413, self._too_large(), request_id)
+            elif isinstance(body_receive, _Gone):
+                status = CLIENT_CLOSED
             else:
                 await self.app(scope, body_receive, send_with_id)
         except Exception:
@@ -82,13 +123,20 @@ class RequestMiddleware:
             if not response_started:
                 await _send_problem(send_with_id, 500, "an unexpected error occurred", request_id)
         finally:
+            if key is not None:
+                left = self._in_flight[key] - 1
+                if left:
+                    self._in_flight[key] = left
+                else:
+                    del self._in_flight[key]
             self._record(scope, status, started, request_id)
 
     def _too_large(self) -> str:
         return f"the request body is larger than {self.max_body_bytes} bytes"
 
-    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | None:
-        """A ``receive`` replaying the whole body, or ``None`` when it is too large."""
+    async def _bounded_body(self, scope: Scope, receive: Receive) -> Receive | _Gone | None:
+        """A ``receive`` replaying the whole body, ``None`` when it is too large,
+        ``GONE`` when the client disconnected first."""
         length = _header(scope, b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
             return None
@@ -99,7 +147,7 @@ class RequestMiddleware:
         for _ in range(_READ_CHUNK_LIMIT):
             message = await receive()
             if message["type"] == "http.disconnect":
-                return receive
+                return GONE
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
@@ -150,16 +198,15 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return value if value and _REQUEST_ID.fullmatch(value) else None
 
 
-async def _send_problem(send: Send, status: int, detail: str, request_id: str) -> None:
+async def _send_problem(
+    send: Send, status: int, detail: str, request_id: str, *, retry_after_s: int | None = None
+) -> None:
     body = problem_bytes(status, detail, request_id)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", PROBLEM_JSON.encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if retry_after_s is not None:
+        headers.append((b"retry-after", str(retry_after_s).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -2,7 +2,7 @@
 
 CSV text cells are made safe to open in a spreadsheet (``ledger.exports``).
 
-The CSV is written line by line from ``ReadModels.iter_movements`` (which
+The CSV is written line by line from ``ReadQueries.iter_movements`` (which
 reads in chunks), so an export of any size runs in constant memory: a
 header row, then one line per movement, oldest first.
 """
@@ -18,7 +18,7 @@ from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import MAX_POSITION
-from api.schemas import MovementOut, MovementsOut
+from api.schemas import MovementsOut
 from ledger.audit.service import EXPORT_COLUMNS
 from ledger.exports import safe_cells
 from ledger.projections import MovementRow
@@ -34,25 +34,10 @@ Cursor = Annotated[
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="page size")]
 
 
-def movement_out(row: MovementRow) -> MovementOut:
-    return MovementOut(
-        position=row.position,
-        at=row.at,
-        customer_id=row.customer_id,
-        kind=row.kind,
-        amount=row.amount,
-        balance_after=row.balance_after,
-        request_id=row.request_id,
-        invoice_id=row.invoice_id,
-        actor=row.actor,
-        reason=row.reason,
-    )
-
-
 def movements_page(rows: list[MovementRow], limit: int) -> MovementsOut:
     """A page; ``next_after`` is set when the page is full (there may be more)."""
     next_after = rows[-1].position if rows and len(rows) >= limit else None
-    return MovementsOut(items=[movement_out(r) for r in rows], next_after=next_after)
+    return MovementsOut.model_validate({"items": rows, "next_after": next_after})
 
 
 def csv_lines(rows: Iterable[MovementRow]) -> Iterator[str]:

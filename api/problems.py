@@ -5,7 +5,15 @@ Invariants owned here:
   ``status`` and ``detail`` (plus the rule's own fields);
 - a domain error's status comes from its *kind* (``STATUS_BY_KIND``), never
   from a handler;
-- bad input answers 400/422 naming the field, never 500.
+- bad input answers 400/422 naming the field, never 500;
+- a corrupted history (``LedgerCorruptionError``: an event or a snapshot
+  changed outside the ledger) answers 503 naming the account and the version,
+  and a stopped read model (``ProjectionFailedError``, on ``/readyz``) 503
+  naming it, the position and the error; both without ``Retry-After``
+  (retrying cannot help: an operator must act) and logged as errors. The
+  rest of the ledger keeps answering.
+- a 503 says what the client can act on ("the read models are unavailable;
+  retry later"); the database driver's own text goes to the log only.
 """
 
 from __future__ import annotations
@@ -24,9 +32,11 @@ from ledger.errors import (
     ConflictError,
     ForbiddenError,
     InvalidInputError,
+    LedgerCorruptionError,
     LedgerError,
     NotFoundError,
     PaymentRequiredError,
+    ProjectionFailedError,
     StoreUnavailableError,
 )
 
@@ -44,7 +54,11 @@ STATUS_BY_KIND: Mapping[type[LedgerError], int] = {
     PaymentRequiredError: 402,
     ForbiddenError: 403,
     StoreUnavailableError: 503,
+    LedgerCorruptionError: 503,
+    ProjectionFailedError: 503,
 }
+#: 503s that retrying cannot clear: an operator must act, so no ``Retry-After``.
+_LASTING: tuple[type[LedgerError], ...] = (LedgerCorruptionError, ProjectionFailedError)
 
 _TITLES = {
     400: "Bad request",
@@ -52,9 +66,12 @@ _TITLES = {
     403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
+    408: "Request timeout",
     413: "Request body too large",
     415: "Unsupported media type",
     422: "Invalid input",
+    429: "Too many requests",
+    431: "Request headers too large",
     500: "Internal error",
     503: "Service unavailable",
 }
@@ -65,9 +82,12 @@ _CODES = {
     403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
+    408: "request-timeout",
     413: "body-too-large",
     415: "unsupported-media-type",
     422: "invalid-input",
+    429: "too-many-requests",
+    431: "headers-too-large",
     500: "internal-error",
     503: "unavailable",
 }
@@ -123,6 +143,18 @@ def status_for(error: LedgerError) -> int:
     return 500
 
 
+def client_detail(error: LedgerError) -> str:
+    """What a client is told of ``error``: a bare ``StoreUnavailableError``
+    carries the driver's text after its first colon ("the read models are
+    unavailable: terminating connection ..."); the client gets the part
+    before it and "retry later". Its subclasses (a read model behind) write
+    their own text."""
+    if type(error) is StoreUnavailableError:
+        what = error.detail.partition(":")[0].strip() or "the store is unavailable"
+        return f"{what}; retry later"
+    return error.detail
+
+
 #: Paths answered with an HTML error page (the console's) instead of a problem document.
 PAGES_PREFIX = "/console"
 
@@ -138,14 +170,22 @@ def _page(request: Request, status: int, title: str, detail: str) -> Response | 
 def _ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
     status = status_for(exc)
-    if status >= 500:
+    lasting = isinstance(exc, _LASTING)
+    if lasting:
+        logger.error("ledger error %s: %s %s", exc.code, exc.detail, exc.fields())
+    elif status >= 500:
         logger.warning("ledger error %s: %s", exc.code, exc.detail)
-    page = _page(request, status, exc.title, exc.detail)
+    page = _page(request, status, exc.title, client_detail(exc))
     if page is not None:
         return page
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 and not lasting else None
     return problem(
-        status, exc.detail, code=exc.code, title=exc.title, headers=headers, fields=exc.fields()
+        status,
+        client_detail(exc),
+        code=exc.code,
+        title=exc.title,
+        headers=headers,
+        fields=exc.fields(),
     )
 
 
@@ -168,6 +208,12 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     if page is not None:
         return page
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        # FastAPI parses the body before it resolves the route's dependencies:
+        # authenticate first, so that a caller without a token learns nothing
+        # of how its body was read.
+        refused = _refused_caller(request)
+        if refused is not None:
+            return refused
         return problem(
             400, "the body is not valid JSON", code="malformed-json", fields={"field": "body"}
         )
@@ -182,6 +228,19 @@ def _validation_error(request: Request, exc: Exception) -> Response:
             "errors": errors[:20],
         },
     )
+
+
+def _refused_caller(request: Request) -> Response | None:
+    """The 400/401 answer to a caller who is not authenticated, else ``None``."""
+    from api.deps import authenticate  # api.deps imports this module
+
+    try:
+        authenticate(request)
+    except NotAuthenticatedError as e:
+        return _not_authenticated(request, e)
+    except StarletteHTTPException as e:
+        return _http_error(request, e)
+    return None
 
 
 def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,8 +6,9 @@ Invariants owned here:
 - nothing is validated or serialised twice. Handlers build their answer from a
   schema, which validates it as it is built; given that model back, FastAPI
   would validate it again and, for a plain ``def`` handler, do so in the
-  thread pool: a second thread round trip per request, measured at a third of
-  a balance read's CPU (bench/results.md, "Read throughput").
+  thread pool: a second thread round trip per request (what a balance read
+  costs is measured in ``bench/results.md``, "Read throughput" and "Read-path
+  profile").
 """
 
 from __future__ import annotations

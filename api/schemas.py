@@ -9,12 +9,18 @@ Invariants owned here:
   carry them), so odd input is a 422, never a 500;
 - USD amounts are strings with two decimals, in and out; times carry an offset.
 
-The ``from_*`` functions turn the application's results and the read models'
-rows into response schemas; they are the only place that knows both.
+Every response is built one way: ``Schema.model_validate(value)``, from the
+value the application or a read model returned. ``Out`` reads the value's
+attributes (``from_attributes``) and the field types convert (``Decimal``
+dollars to text, periods and nested values to their schemas), so a router
+never lists fields. The one answer that joins a value with something else,
+an account (its totals and the subscription the domain picks for a day),
+says how in its own constructors (``AccountOut.now``, ``AccountOut.at``).
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -22,10 +28,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ledger.application import InvoiceIssued
-from ledger.projections import BalanceRow, RequestRow, SummaryRow
-from ledger.values import SubscriptionPeriod
-from ledger.views import AccountView, HistoryEntry, InvoiceView, RequestView
+from ledger.aggregates.account import current_subscription, has_subscription_on
+from ledger.projections import BalanceRow
+from ledger.views import AccountView
 
 MAX_INT = 1_000_000_000
 MAX_TEXT = 2000
@@ -60,13 +65,21 @@ UsdIn = Annotated[
         examples=["90.00"],
     ),
 ]
-UsdOut = Annotated[
-    str, Field(description='US dollars, two decimals, e.g. "90.00"', examples=["90.00"])
-]
 
 
 def usd_text(amount: Decimal) -> str:
     return str(amount.quantize(_CENT))
+
+
+def _usd_out(value: object) -> object:
+    return usd_text(value) if isinstance(value, Decimal) else value
+
+
+UsdOut = Annotated[
+    str,
+    BeforeValidator(_usd_out),
+    Field(description='US dollars, two decimals, e.g. "90.00"', examples=["90.00"]),
+]
 
 
 class Body(BaseModel):
@@ -175,7 +188,9 @@ class RefundIn(Body):
 
 
 class Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Base of every response: built with ``model_validate`` from a value's attributes."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
 class Period(Out):
@@ -202,6 +217,28 @@ class AccountOut(Out):
     subscription_active: bool
     as_of: datetime | None = Field(None, description="set for ?as_of reads")
     position: int | None = Field(None, description="the read model's position")
+
+    @classmethod
+    def now(cls, row: BalanceRow, today: date) -> AccountOut:
+        """From the balances read model, with the subscription the domain
+        picks for ``today``."""
+        return cls.model_validate(
+            {
+                **_values(row, but="subscriptions"),
+                "update_subscription": current_subscription(row.subscriptions, today),
+                "subscription_active": has_subscription_on(row.subscriptions, today),
+            }
+        )
+
+    @classmethod
+    def at(cls, view: AccountView, moment: datetime) -> AccountOut:
+        """Replayed from the event store as it was at ``moment`` (``?as_of``)."""
+        return cls.model_validate({**_values(view, but="version"), "as_of": moment})
+
+
+def _values(value: Any, *, but: str) -> dict[str, Any]:
+    """A dataclass value's fields but one, by name."""
+    return {f.name: getattr(value, f.name) for f in fields(value) if f.name != but}
 
 
 class InvoiceOut(Out):
@@ -356,8 +393,10 @@ class HealthOut(Out):
 
 class ReadyOut(Out):
     status: str
-    position: int | None
-    lag: dict[str, int]
+    #: ``position``, ``lag`` and ``details`` are given to the admin role only.
+    position: int | None = None
+    lag: dict[str, int] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Problem(BaseModel):
@@ -368,121 +407,6 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-
-
-# --- from the domain --------------------------------------------------------------
-
-
-def period_out(period: SubscriptionPeriod | None) -> Period | None:
-    if period is None:
-        return None
-    return Period(valid_from=period.valid_from, valid_until=period.valid_until)
-
-
-def account_from_row(row: BalanceRow, today: date) -> AccountOut:
-    period, active = current_period(row.subscriptions, today)
-    return AccountOut(
-        customer_id=row.customer_id,
-        name=row.name,
-        balance=row.balance,
-        purchased=row.purchased,
-        charged=row.charged,
-        refunded=row.refunded,
-        adjusted=row.adjusted,
-        update_subscription=period_out(period),
-        subscription_active=active,
-        position=row.position,
-    )
-
-
-def account_as_of(view: AccountView, moment: datetime) -> AccountOut:
-    return AccountOut(
-        customer_id=view.customer_id,
-        name=view.name,
-        balance=view.balance,
-        purchased=view.purchased,
-        charged=view.charged,
-        refunded=view.refunded,
-        adjusted=view.adjusted,
-        update_subscription=period_out(view.update_subscription),
-        subscription_active=view.subscription_active,
-        as_of=moment,
-    )
-
-
-def invoice_out(result: InvoiceIssued) -> InvoiceOut:
-    return InvoiceOut(
-        invoice_id=result.invoice_id,
-        customer_id=result.customer_id,
-        credits=result.credits,
-        amount_usd=usd_text(result.amount_usd),
-        status=result.status,
-        position=result.position,
-    )
-
-
-def invoice_view_out(view: InvoiceView) -> InvoiceViewOut:
-    return InvoiceViewOut(
-        invoice_id=view.invoice_id,
-        customer_id=view.customer_id,
-        credits=view.credits,
-        amount_usd=usd_text(view.amount_usd),
-        status=view.status,
-        payment_ref=view.payment_ref,
-        issued_at=view.issued_at,
-    )
-
-
-_STATE_FIELDS = tuple(RequestState.model_fields)
-
-
-def request_out(row: RequestRow) -> RequestOut:
-    return RequestOut(**{name: getattr(row, name) for name in (*_STATE_FIELDS, "position")})
-
-
-def _state(view: RequestView) -> RequestState:
-    return RequestState(**{name: getattr(view, name) for name in _STATE_FIELDS})
-
-
-def history_out(request_id: UUID, entries: list[HistoryEntry]) -> HistoryOut:
-    return HistoryOut(
-        request_id=request_id,
-        events=[
-            HistoryEventOut(
-                position=e.position,
-                version=e.version,
-                type=e.type,
-                at=e.at,
-                actor=e.actor,
-                data=e.data,
-                state=_state(e.state),
-            )
-            for e in entries
-        ],
-    )
-
-
-def summary_out(row: SummaryRow) -> SummaryOut:
-    return SummaryOut(
-        credits_sold=row.credits_sold,
-        usd_received=usd_text(row.usd_received),
-        credits_charged=row.credits_charged,
-        credits_refunded=row.credits_refunded,
-        credits_adjusted=row.credits_adjusted,
-        credits_outstanding=row.credits_outstanding,
-        liability_usd=usd_text(row.liability_usd),
-        position=row.position,
-    )
-
-
-def current_period(
-    periods: tuple[SubscriptionPeriod, ...], today: date
-) -> tuple[SubscriptionPeriod | None, bool]:
-    """The period covering ``today``, else the latest, else ``None``; and whether one covers it."""
-    covering = [p for p in periods if p.covers(today)]
-    if covering:
-        return max(covering, key=lambda p: p.valid_until), True
-    return max(periods, key=lambda p: p.valid_until, default=None), False
 
 
 # --- audit ---------------------------------------------------------------------------
@@ -496,7 +420,7 @@ class ChainHeadOut(Out):
 
 class ChainBreakOut(Out):
     position: int
-    kind: Literal["changed", "missing", "inserted", "reordered"]
+    kind: Literal["changed", "missing", "inserted", "reordered", "unreadable", "snapshot"]
     detail: str
 
 

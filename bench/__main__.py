@@ -2,8 +2,9 @@
 
 ``rebuild`` (read-model rebuild vs raw read), ``throughput`` (HTTP writes vs
 pgbench, reads vs a bare endpoint, in-process commands, memory, profiles)
-``history`` (load time by history length) and ``verify`` (audit chain
-verification vs a raw scan). Each starts its own
+``history`` (load time by history length), ``verify`` (audit chain
+verification vs a raw scan) and ``keyflood`` (one key's writes while another
+key floods reads). ``python -m bench keyflood`` runs that one alone. Each starts its own
 throwaway PostgreSQL unless ``LEDGER_BENCH_DATABASE_URL`` is set.
 """
 
@@ -13,10 +14,17 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("rebuild", "verify", "throughput", "history")
+BENCHMARKS = ("rebuild", "verify", "throughput", "history", "keyflood")
 
 
 def main(argv: list[str]) -> int:
+    if any(arg in ("-h", "--help") for arg in argv):
+        print(f"usage: python -m bench [{' | '.join(BENCHMARKS)} ...]  (default: all)")
+        return 0
+    unknown = [name for name in argv if name not in BENCHMARKS]
+    if unknown:
+        print(f"unknown benchmark {unknown[0]!r}; one of {', '.join(BENCHMARKS)}")
+        return 2
     names = argv or list(BENCHMARKS)
     for name in names:
         started = time.perf_counter()

@@ -8,7 +8,7 @@ per append: the fast path), then measures:
 
 - raw: ``select_notifications`` in pages + ``mapper.to_domain_event`` over
   the whole log;
-- rebuild: ``ReadModels.rebuild()`` of every read model.
+- rebuild: ``Projections.rebuild()`` of every read model.
 
 Results: ``bench/results.json`` keys ``rebuild_events_per_s``,
 ``raw_read_events_per_s``, ``rebuild_vs_raw_read``; section "Read-model
@@ -26,9 +26,9 @@ from typing import Any
 from bench.common import database, save_json, save_section, table
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import open_ledger, open_services
 from ledger.policy import Category, SupportCalendar, custom_package, standard_package
-from ledger.projections import ReadModels
+from ledger.projections import reconcile
 from ledger.settings import LedgerSettings
 from ledger.values import Actor, Role
 
@@ -119,7 +119,8 @@ def save_results(figures: dict[str, Any]) -> None:
 
 def main() -> None:
     with database() as url:
-        ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
+        settings = LedgerSettings(database_url=url, support_hours="24/7")
+        ledger = open_ledger(settings)
         try:
             started = time.perf_counter()
             written = write_events(ledger, TARGET_EVENTS)
@@ -127,14 +128,14 @@ def main() -> None:
             log_events, raw_s = raw_read(ledger)
             raw_rate = log_events / raw_s
             print(f"raw read + decode: {log_events} events in {raw_s:.2f} s = {raw_rate:,.0f}/s")
-            read_models = ReadModels(ledger)
+            services = open_services(settings, ledger=ledger)
             try:
                 started = time.perf_counter()
-                read = read_models.rebuild()
+                read = services.projections.rebuild()
                 rebuild_s = time.perf_counter() - started
-                differences = read_models.reconcile()
+                differences = reconcile(ledger, services.projections)
             finally:
-                read_models.close()
+                services.close()
             rebuild_rate = log_events / rebuild_s
             print(
                 f"rebuild: {log_events} log events ({read} read) in {rebuild_s:.2f} s "
@@ -149,7 +150,7 @@ def main() -> None:
                     "rebuild_vs_raw_read": round(rebuild_rate / raw_rate, 3),
                     "rebuild_log_events": log_events,
                     "rebuild_events_read": read,
-                    "rebuild_batch_size": read_models.rebuild_batch_size,
+                    "rebuild_batch_size": services.projections.rebuild_batch_size,
                     "rebuild_measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
                 }
             )

@@ -63,8 +63,8 @@ from bench.servers import (
 )
 from ledger.aggregates import account_id_for
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import open_services
+from ledger.projections import Projections
 from ledger.settings import LedgerSettings
 
 SECONDS = int(os.environ.get("LEDGER_BENCH_SECONDS", "10"))
@@ -216,13 +216,11 @@ def cumulative_frames(collapsed: str, needles: Sequence[str]) -> dict[str, float
 def main() -> None:
     figures: dict[str, Any] = {}
     with database() as url:
-        ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
-        read_models = ReadModels(ledger)
+        services = open_services(LedgerSettings(database_url=url, support_hours="24/7"))
         try:
-            figures = run_all(url, ledger, read_models)
+            figures = run_all(url, services.ledger, services.projections)
         finally:
-            read_models.close()
-            ledger.close()
+            services.close()
     write_results(figures)
 
 
@@ -230,7 +228,7 @@ class Bench:
     """The loads of one run, each a closed loop of ``clients`` for ``seconds``;
     every HTTP point also gets the server's CPU time per answered request."""
 
-    def __init__(self, url: str, ledger: Ledger, read_models: ReadModels, pool: Pool) -> None:
+    def __init__(self, url: str, ledger: Ledger, read_models: Projections, pool: Pool) -> None:
         self.url, self.ledger, self.read_models, self.pool = url, ledger, read_models, pool
         self.specialist = secrets.token_urlsafe(16)
         self.helpdesk = secrets.token_urlsafe(16)
@@ -322,7 +320,7 @@ class Bench:
 LOADS = ("pgbench", "bare_insert", "charge", "bare", "balance")
 
 
-def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]:
+def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any]:
     started = time.perf_counter()
     customer_ids = seed_accounts(
         ledger, f"bench-{secrets.token_hex(3)}", ACCOUNTS, CREDITS_PER_ACCOUNT
@@ -409,11 +407,11 @@ def run_all(url: str, ledger: Ledger, read_models: ReadModels) -> dict[str, Any]
 
 NEEDLES = {
     "Ledger.charge (the command)": "charge (ledger/application.py",
-    "Ledger.save (append + commit, snapshots)": "save (ledger/application.py",
+    "Ledger.save (append + commit, snapshots)": "save (ledger/persistence/library.py",
     "Ledger._load (load the request and the account)": "_load (ledger/application.py",
     "snapshots taken": "_take_snapshots",
     "read-model projection thread": "ledger/projections/runner.py",
-    "ReadModels.balance (the read)": "balance (ledger/projections/__init__.py",
+    "ReadQueries.balance (the read)": "balance (ledger/projections/queries.py",
     "FastAPI dependency solving": "solve_dependencies (fastapi",
     "the access log line and metrics (middleware)": "_record (api/middleware.py",
     "psycopg (driver, Python side)": "(psycopg/",

@@ -25,9 +25,8 @@ from uuid import uuid4
 from eventsourcing.persistence import StoredEvent
 
 from bench.common import database, measured_at, save_json, save_section, table
-from ledger.audit.service import Audit
 from ledger.audit.store import stored_events
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import open_services
 from ledger.settings import LedgerSettings
 
 EVENTS = int(os.environ.get("LEDGER_BENCH_VERIFY_EVENTS", "100000"))
@@ -37,8 +36,8 @@ TOPIC = "ledger.aggregates.account:CustomerAccount.BalanceAdjusted"
 
 def main() -> None:
     with database() as url:
-        ledger = open_ledger(LedgerSettings(database_url=url, support_hours="24/7"))
-        audit = Audit(ledger)
+        services = open_services(LedgerSettings(database_url=url, support_hours="24/7"))
+        ledger, audit = services.ledger, services.audit
         try:
             state = b'{"amount":1,"reason":"bench","balance_after":1}'
             for _ in range(EVENTS // APPEND):
@@ -60,8 +59,7 @@ def main() -> None:
             _, peak = tracemalloc.get_traced_memory()
             tracemalloc.stop()
         finally:
-            audit.close()
-            ledger.close()
+            services.close()
     raw_rate, verify_rate = scanned / raw_s, result.checked / verify_s
     print(
         f"chain: {chained} events in {chain_s:.1f} s; raw scan {raw_rate:,.0f}/s; "

@@ -1,21 +1,34 @@
-"""The composition root: settings in, a wired ``Ledger`` out.
+"""The composition root: settings in, wired services out.
 
-Nothing else builds infrastructure; the API, the CLI and the tests call
-``open_ledger``.
+The one place that builds infrastructure: the ``Ledger`` (its event store,
+``open_ledger``), the store of the ledger's own tables (``open_store``, from
+the same settings), the audit, the read models' control and their queries
+(``open_services``, which returns them together as ``Services``). Every
+other constructor takes what it needs and builds nothing; the API's
+lifespan, the CLI commands and the tests call these functions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
-from ledger.persistence.outage import bound_outage_waits
+from ledger.audit.service import Audit
+from ledger.integrations.service import Integrations
+from ledger.persistence.library import LedgerPostgresFactory
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
+from ledger.persistence.store import PostgresStore, SQLiteStore, Store
+from ledger.projections import (
+    BATCH_SIZE,
+    REBUILD_BATCH_SIZE,
+    Projections,
+    ReadQueries,
+)
 from ledger.settings import LedgerSettings, database_env, load_settings
 
 # How long a writer waits for SQLite's file lock before giving up, in seconds.
@@ -31,6 +44,8 @@ def ledger_env(settings: LedgerSettings) -> dict[str, str]:
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(LedgerSQLiteRecorder)
         env["SQLITE_LOCK_TIMEOUT"] = str(SQLITE_LOCK_TIMEOUT_S)
     else:
+        # Its datastore bounds the waits for a connection during an outage.
+        env["PERSISTENCE_MODULE"] = get_topic(LedgerPostgresFactory)
         env["APPLICATION_RECORDER_TOPIC"] = get_topic(LedgerPostgresRecorder)
         # Accounts (the one type loaded through the library's repository) are
         # cached, fast-forwarded by one query for newer events on every load:
@@ -41,7 +56,7 @@ def ledger_env(settings: LedgerSettings) -> dict[str, str]:
         env.setdefault("POSTGRES_CONNECT_TIMEOUT", "5")
         env.setdefault("POSTGRES_LOCK_TIMEOUT", "10")
         # No ping per connection taken: after a database restart, the first dead
-        # connection found makes the pool replace them all (``bound_outage_waits``).
+        # connection found makes the pool replace them all (``OutageBoundedDatastore``).
     return env
 
 
@@ -53,7 +68,105 @@ def open_ledger(
     settings = settings or load_settings()
     ledger = Ledger(ledger_env(settings), calendar=settings.calendar, clock=clock)
     ledger.snapshotting_intervals = {CustomerAccount: settings.snapshot_interval}  # type: ignore[misc]
-    datastore = getattr(ledger.factory, "datastore", None)
-    if isinstance(datastore, PostgresDatastore):
-        bound_outage_waits(datastore)
     return ledger
+
+
+def open_store(settings: LedgerSettings, ledger: Ledger) -> Store:
+    """The store of the ledger's own tables (read models, audit chain), in the
+    database of ``settings``, beside ``ledger``'s events."""
+    env = ledger_env(settings)
+    events_table = str(ledger.recorder.events_table_name)  # type: ignore[attr-defined]
+    store: Store
+    if settings.backend == "sqlite":
+        store = SQLiteStore(env["SQLITE_DBNAME"], events_table)
+    else:
+        store = _postgres_store(env, ledger, events_table)
+    # With the library's CREATE_TABLE=false (a schema made by ``ledger db
+    # setup``), the ledger's own tables are not created either.
+    store.create_tables = bool(getattr(ledger.factory, "env_create_table", lambda: True)())
+    return store
+
+
+def _postgres_store(env: dict[str, str], ledger: Ledger, events_table: str) -> PostgresStore:
+    connection = {
+        "dbname": env["POSTGRES_DBNAME"],
+        "host": env["POSTGRES_HOST"],
+        "port": env["POSTGRES_PORT"],
+        "user": env["POSTGRES_USER"],
+        "password": env["POSTGRES_PASSWORD"],
+    }
+    return PostgresStore(
+        connection,
+        schema=env["POSTGRES_SCHEMA"].strip() or "public",
+        events_table=events_table,
+        channel=str(ledger.recorder.channel_name),  # type: ignore[attr-defined]
+    )
+
+
+@dataclass
+class Services:
+    """Everything one process uses, built together and closed together."""
+
+    settings: LedgerSettings
+    ledger: Ledger
+    store: Store
+    audit: Audit
+    projections: Projections
+    queries: ReadQueries
+    #: ``False`` when the ledger was handed in: its owner closes it.
+    owns_ledger: bool = field(default=True)
+
+    def close(self) -> None:
+        self.projections.close()
+        self.audit.close()
+        self.store.close()
+        if self.owns_ledger:
+            self.ledger.close()
+
+
+def open_services(
+    settings: LedgerSettings | None = None,
+    *,
+    ledger: Ledger | None = None,
+    clock: Callable[[], datetime] = utc_now,
+    batch_size: int | None = None,
+    rebuild_batch_size: int | None = None,
+) -> Services:
+    """The ledger, its store, the audit and the read models, wired. A given
+    ``ledger`` (from ``open_ledger``) is used as is and left open by
+    ``Services.close``; the read models' tables are created if missing."""
+    settings = settings or load_settings()
+    owns_ledger = ledger is None
+    the_ledger = ledger if ledger is not None else open_ledger(settings, clock=clock)
+    store = open_store(settings, the_ledger)
+    try:
+        audit = Audit(the_ledger, store)
+        projections = Projections(
+            the_ledger,
+            store,
+            audit,
+            batch_size=batch_size or BATCH_SIZE,
+            rebuild_batch_size=rebuild_batch_size or REBUILD_BATCH_SIZE,
+        )
+    except BaseException:
+        store.close()
+        if owns_ledger:
+            the_ledger.close()
+        raise
+    queries = ReadQueries(store, projections, read_timeout_s=settings.read_timeout_s)
+    return Services(
+        settings=settings,
+        ledger=the_ledger,
+        store=store,
+        audit=audit,
+        projections=projections,
+        queries=queries,
+        owns_ledger=owns_ledger,
+    )
+
+
+def open_integrations(settings: LedgerSettings, ledger: Ledger) -> Integrations:
+    """The event feed, the webhook registry and its delivery worker, on a
+    store of their own beside ``ledger``'s events (``start()`` to deliver,
+    ``close()`` to stop; the ledger is left open)."""
+    return Integrations(ledger, open_store(settings, ledger), settings)

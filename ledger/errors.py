@@ -4,7 +4,8 @@ Every error carries what a person needs to act on it (the balance and the
 price, when support next opens, ...) as attributes, and ``fields()`` returns
 them as plain JSON-ready values so an outer layer can show them without
 knowing each class. The *kind* of an error (invalid input, unknown id,
-state conflict, not enough credits, storage unavailable) is its base class;
+state conflict, not enough credits, storage unavailable, a corrupted
+history) is its base class;
 the HTTP layer maps kinds to statuses from one table.
 
 This module imports nothing from the rest of the package.
@@ -318,6 +319,66 @@ class ConcurrencyConflictError(ConflictError):
         super().__init__(
             f"the ledger was changed concurrently {attempts} times in a row; try again",
             attempts=attempts,
+        )
+
+
+# --- corruption ------------------------------------------------------------
+
+
+class LedgerCorruptionError(LedgerError):
+    """An account's stored history does not add up at ``version``: a credit
+    movement's ``balance_after`` is not the balance before it plus its
+    ``amount``, or the event after a snapshot is not the snapshot's next
+    version (``expected`` and ``found`` are balances in the first case,
+    versions in the second; ``what`` says which).
+
+    A kind of its own: an event or a snapshot was changed or removed outside
+    the ledger. Retrying cannot help; an operator compares the store with its
+    hash chain (``ledger verify``) and restores it."""
+
+    title = "Ledger corrupted"
+    account_id: UUID
+    customer_id: str
+    version: int
+    what: str
+    expected: int
+    found: int
+
+    def __init__(
+        self, account_id: UUID, customer_id: str, version: int, what: str, expected: int, found: int
+    ) -> None:
+        super().__init__(
+            f"the history of the account of customer {customer_id!r} does not add up at "
+            f"version {version}: expected {what} {expected}, found {found}; "
+            "it was changed outside the ledger (run `ledger verify`)",
+            account_id=account_id,
+            customer_id=customer_id,
+            version=version,
+            what=what,
+            expected=expected,
+            found=found,
+        )
+
+
+class ProjectionFailedError(LedgerError):
+    """A read model cannot apply an event (a programming error, or an event
+    the model's rules cannot take, such as FIFO finding no lot): its worker
+    stopped after a few attempts instead of retrying forever. ``position`` is
+    the event's place in the store (``None`` when the failure is not one
+    event's); ``error`` is what the read model raised."""
+
+    title = "Read model stopped"
+    read_model: str
+    position: int | None
+    error: str
+
+    def __init__(self, read_model: str, position: int | None, error: str) -> None:
+        at = f"the event at position {position}" if position is not None else "its next event"
+        super().__init__(
+            f"the {read_model} read model cannot apply {at} and has stopped: {error}",
+            read_model=read_model,
+            position=position,
+            error=error,
         )
 
 

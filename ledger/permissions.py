@@ -1,5 +1,7 @@
-"""Who may do what (POLICY.md, "Who may do what"): one table, used by the
-application for every command and by the HTTP layer for every read.
+"""Who may do what (POLICY.md, "Who may do what"): one table. The HTTP layer
+checks it for every endpoint that needs a key (reads and commands, before the
+handler runs), and the application checks it again for every command, so a
+command is refused to a role whoever calls it (the API, the CLI, a test).
 
 ``admin`` may do everything.
 """
@@ -38,6 +40,8 @@ class Action(StrEnum):
     READ_STATEMENT = "read_statement"
     VERIFY_LEDGER = "verify_ledger"
     OPERATE = "operate"
+    READ_EVENTS = "read_events"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 _H, _S, _F = Role.HELPDESK, Role.SPECIALIST, Role.FINANCE
@@ -70,6 +74,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_STATEMENT: frozenset({_H, _F}),
     Action.VERIFY_LEDGER: frozenset({_F}),
     Action.OPERATE: frozenset(),
+    Action.READ_EVENTS: frozenset({_F}),
+    Action.MANAGE_WEBHOOKS: frozenset(),
 }
 
 

@@ -4,6 +4,7 @@ start-up. An invalid value stops start-up with one line naming the variable.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -31,7 +32,10 @@ class LedgerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
 
     database_url: str = DEFAULT_DATABASE_URL
-    api_keys: str | None = None
+    #: ``role:token`` entries; a ``SecretStr``, so that no repr or log shows them.
+    api_keys: SecretStr | None = None
+    #: A bearer token (Prometheus' ``bearer_token``) for ``/metrics`` besides the admin role.
+    metrics_token: SecretStr | None = None
     support_hours: str = DEFAULT_SUPPORT_HOURS
     holidays: str = ""
     host: str = "127.0.0.1"
@@ -43,15 +47,42 @@ class LedgerSettings(BaseSettings):
     read_timeout_s: float = 5.0
     #: The largest request body the API accepts, in bytes (larger: 413).
     max_body_bytes: int = 64 * 1024
+    #: The deadline for reading a whole request (headers and body), in seconds.
+    request_read_timeout_s: float = 10.0
+    #: How long an idle keep-alive connection is kept open, in seconds.
+    keep_alive_timeout_s: float = 5.0
+    #: Connections and requests in flight per process beyond which uvicorn answers 503.
+    limit_concurrency: int = 512
+    #: Requests in flight per API key beyond which the API answers 429.
+    max_concurrent_per_key: int = 16
+    #: ``BalanceLow`` is raised when a movement takes a balance below this.
+    low_balance: int = 20
+    #: Webhook delivery: the answer timeout, the first retry delay and its cap,
+    #: when to give up on one event, and how often an idle webhook looks for
+    #: new events (all in seconds).
+    webhook_timeout_s: float = 10.0
+    webhook_retry_first_s: float = 1.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_give_up_s: float = 3 * 24 * 3600.0
+    webhook_poll_s: float = 0.5
     #: Signs the console's session cookies and the customer statement links.
     secret_key: SecretStr | None = None
 
     @field_validator("api_keys")
     @classmethod
-    def _check_api_keys(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
+    def _check_api_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
             return None
-        parse_api_keys(value)
+        parse_api_keys(value.get_secret_value())
+        return value
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _check_metrics_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not _TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("the token is 8 to 256 of A-Z a-z 0-9 . _ ~ + / = -")
         return value
 
     @field_validator("database_url")
@@ -109,6 +140,47 @@ class LedgerSettings(BaseSettings):
             raise ValueError("the body limit is between 1024 bytes and 16 MiB")
         return value
 
+    @field_validator("request_read_timeout_s", "keep_alive_timeout_s")
+    @classmethod
+    def _check_connection_timeout(cls, value: float) -> float:
+        if not 0 < value <= 300:
+            raise ValueError("the timeout is between 0 and 300 seconds")
+        return value
+
+    @field_validator("limit_concurrency")
+    @classmethod
+    def _check_limit_concurrency(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise ValueError("the concurrency limit is between 1 and 100000")
+        return value
+
+    @field_validator("max_concurrent_per_key")
+    @classmethod
+    def _check_max_concurrent_per_key(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("the per-key limit is between 1 and 10000")
+        return value
+
+    @field_validator("low_balance")
+    @classmethod
+    def _check_low_balance(cls, value: int) -> int:
+        if not 0 <= value <= 1_000_000_000:
+            raise ValueError("the low-balance threshold is a number of credits, 0 or more")
+        return value
+
+    @field_validator(
+        "webhook_timeout_s",
+        "webhook_retry_first_s",
+        "webhook_retry_max_s",
+        "webhook_give_up_s",
+        "webhook_poll_s",
+    )
+    @classmethod
+    def _check_webhook_seconds(cls, value: float) -> float:
+        if not 0 < value <= 30 * 24 * 3600:
+            raise ValueError("a webhook delay is a positive number of seconds, at most 30 days")
+        return value
+
     @cached_property
     def calendar(self) -> SupportCalendar:
         return SupportCalendar.parse(self.support_hours, self.holidays)
@@ -116,7 +188,7 @@ class LedgerSettings(BaseSettings):
     @property
     def api_key_entries(self) -> tuple[ApiKeyEntry, ...]:
         """The parsed ``LEDGER_API_KEYS`` (empty when unset)."""
-        return parse_api_keys(self.api_keys) if self.api_keys else ()
+        return parse_api_keys(self.api_keys.get_secret_value()) if self.api_keys else ()
 
     @property
     def backend(self) -> Literal["sqlite", "postgres"]:
@@ -197,7 +269,7 @@ def database_env(database_url: str) -> dict[str, str]:
         path = database_url.removeprefix("sqlite:///")
         if not path:
             raise ValueError("sqlite:///path needs a file path")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _private_file(Path(path))
         return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path}
     if database_url.startswith(("postgresql://", "postgres://")):
         schema = ""
@@ -221,3 +293,24 @@ def database_env(database_url: str) -> dict[str, str]:
             "POSTGRES_SCHEMA": schema,
         }
     raise ValueError("expected sqlite:///path or postgresql://user:password@host:port/dbname")
+
+
+def _private_file(path: Path) -> None:
+    """Create the SQLite file's missing directories 0700 and the file 0600.
+
+    Only what this creates is given these modes (an existing directory, such
+    as the working directory, is left as it is). SQLite gives its ``-wal``
+    and ``-shm`` files the mode of the database file.
+    """
+    text = str(path)
+    if ":memory:" in text or "mode=memory" in text or text.startswith("file:") or path.exists():
+        return
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    for directory in reversed(missing):
+        directory.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(directory, 0o700)  # mkdir's mode is narrowed by the umask, never widened
+    try:
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return  # another process created it meanwhile
+    os.close(descriptor)  # an empty file is an empty SQLite database

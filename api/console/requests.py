@@ -315,11 +315,14 @@ async def act_on_request(request: Request, request_id: UUID, name: str) -> Respo
         raise ConsolePageError(404, "No such request", in_words(e).message) from e
     except LedgerError as e:
         refusal = in_words(e)
+        # The page reads the request's read model: once it has seen every
+        # event stored so far (the request may be a moment old).
+        newest = await run_in_threadpool(ledger_of(request).position)
         return await _request_page(
             request,
             person,
             request_id,
-            None,
+            newest,
             errors=[(refusal.field, f"{chosen.label}: {refusal.message}")],
             status_code=status_for(e),
         )

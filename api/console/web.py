@@ -35,7 +35,7 @@ from ledger.errors import (
 )
 from ledger.permissions import Action, may, roles_that_may
 from ledger.policy import PACKAGES
-from ledger.projections import ReadModels
+from ledger.projections import ReadQueries
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -89,13 +89,13 @@ def ledger_of(request: Request) -> Ledger:
     return found
 
 
-def read_models_of(request: Request) -> ReadModels:
-    found: ReadModels = request.app.state.read_models
+def read_models_of(request: Request) -> ReadQueries:
+    found: ReadQueries = request.app.state.read_models
     return found
 
 
 def audit_of(request: Request) -> Audit:
-    found: Audit = request.app.state.read_models.audit
+    found: Audit = request.app.state.audit
     return found
 
 

@@ -16,6 +16,7 @@ _MEANING = {
     409: "Refused in the current state",
     413: "Body too large",
     422: "Invalid input (names the field)",
+    429: "Too many requests in flight for this key (see Retry-After)",
     503: "Store unavailable, or the read model did not catch up in time",
 }
 
@@ -33,5 +34,5 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-WRITE = (400, 404, 409, 413, 503)
-READ = (404, 503)
+WRITE = (400, 404, 409, 413, 429, 503)
+READ = (404, 429, 503)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from api import schemas as s
 from api.deps import (
     After,
+    AuditDep,
     CaughtUp,
+    CustomerId,
     IdempotencyKey,
     LedgerDep,
     allowed,
@@ -23,20 +25,11 @@ from api.routers import READ, WRITE, problems
 from api.timeparams import instant
 from ledger.errors import UnknownAccountError
 from ledger.permissions import Action
-from ledger.projections import ReadModels
+from ledger.projections import ReadQueries
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
-CustomerId = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=200,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
-        description="the helpdesk's own customer id",
-    ),
-]
 AsOf = Annotated[
     str | None,
     Query(
@@ -55,9 +48,7 @@ def open_account(
     key: IdempotencyKey = None,
 ) -> ModelJSON:
     result = ledger.open_account(body.customer_id, body.name, actor=actor, idempotency_key=key)
-    return ModelJSON(
-        s.AccountOpenedOut.model_validate(result, from_attributes=True), status_code=201
-    )
+    return ModelJSON(s.AccountOpenedOut.model_validate(result), status_code=201)
 
 
 @router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
@@ -65,7 +56,7 @@ def get_account(
     customer_id: CustomerId,
     actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
     ledger: LedgerDep,
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
     as_of: AsOf = None,
     after: After = None,
 ) -> ModelJSON:
@@ -73,12 +64,12 @@ def get_account(
     replayed from the event store (``after`` is then not needed)."""
     moment = instant("as_of", as_of)
     if moment is not None:
-        return ModelJSON(s.account_as_of(ledger.get_account_as_of(customer_id, moment), moment))
+        return ModelJSON(s.AccountOut.at(ledger.get_account_as_of(customer_id, moment), moment))
     read_models.wait_for(after)
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return ModelJSON(s.account_from_row(row, ledger.calendar.local_date(ledger.clock())))
+    return ModelJSON(s.AccountOut.now(row, ledger.today()))
 
 
 @router.get(
@@ -113,16 +104,14 @@ def account_movements(
 def account_statement(
     customer_id: CustomerId,
     actor: Annotated[Actor, Depends(allowed(Action.READ_STATEMENT))],
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    audit: AuditDep,
     since: AsOf = None,
     until: AsOf = None,
 ) -> ModelJSON:
     """Opening balance, every movement in ``since`` <= at < ``until``, closing
     balance, the chain head at the time of issue and the statement's digest;
     from the event store. ``ledger verify-statement FILE`` checks it later."""
-    statement = read_models.audit.statement(
-        customer_id, instant("since", since), instant("until", until)
-    )
+    statement = audit.statement(customer_id, instant("since", since), instant("until", until))
     return ModelJSON(s.StatementOut.model_validate(statement.to_json()))
 
 
@@ -147,7 +136,7 @@ def issue_invoice(
         actor=actor,
         idempotency_key=key,
     )
-    return ModelJSON(s.invoice_out(result), status_code=201)
+    return ModelJSON(s.InvoiceOut.model_validate(result), status_code=201)
 
 
 @router.post(
@@ -163,7 +152,7 @@ def record_subscription(
     result = ledger.record_subscription(
         customer_id, body.valid_from, body.valid_until, actor=actor, idempotency_key=key
     )
-    return ModelJSON(s.SubscriptionOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.SubscriptionOut.model_validate(result))
 
 
 @router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
@@ -177,4 +166,4 @@ def adjust_balance(
     result = ledger.adjust_balance(
         customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
     )
-    return ModelJSON(s.BalanceOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.BalanceOut.model_validate(result))

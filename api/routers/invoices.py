@@ -24,7 +24,7 @@ def get_invoice(
     ledger: LedgerDep,
 ) -> ModelJSON:
     """An invoice, from the event store."""
-    return ModelJSON(s.invoice_view_out(ledger.get_invoice(invoice_id)))
+    return ModelJSON(s.InvoiceViewOut.model_validate(ledger.get_invoice(invoice_id)))
 
 
 @router.post(
@@ -39,7 +39,7 @@ def pay_invoice(
 ) -> ModelJSON:
     """Emits InvoicePaid and CreditsPurchased in one append; 409 if paid or voided."""
     result = ledger.pay_invoice(invoice_id, body.payment_ref, actor=actor, idempotency_key=key)
-    return ModelJSON(s.InvoiceSettledOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.InvoiceSettledOut.model_validate(result))
 
 
 @router.post("/{invoice_id}/void", response_model=s.InvoiceSettledOut, responses=problems(*WRITE))
@@ -52,4 +52,4 @@ def void_invoice(
 ) -> ModelJSON:
     """Emits InvoiceVoided; 409 if already paid or voided."""
     result = ledger.void_invoice(invoice_id, body.reason, actor=actor, idempotency_key=key)
-    return ModelJSON(s.InvoiceSettledOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.InvoiceSettledOut.model_validate(result))

@@ -1,58 +1,97 @@
-"""Operations: support hours (any role), liveness, readiness, metrics (no auth)."""
+"""Operations: support hours (any role), liveness and readiness (no token;
+readiness details for the admin role), metrics (the admin role or
+``LEDGER_METRICS_TOKEN``).
+
+``/healthz`` and ``/readyz`` never wait behind the thread pool that the other
+handlers share: ``/healthz`` answers on the event loop, ``/readyz`` asks the
+store from a thread of its own (``_READINESS``), so a flood of slow requests
+does not make a healthy process look dead."""
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api import metrics as m
 from api import schemas as s
-from api.deps import LedgerDep, current_actor, get_read_models
+from api.deps import (
+    LedgerDep,
+    current_actor,
+    get_projections,
+    get_read_models,
+    may_read_metrics,
+    optional_actor,
+)
+from api.problems import problem
 from api.responses import ModelJSON
 from api.routers import problems
 from ledger.errors import StoreUnavailableError
-from ledger.projections import ReadModels
+from ledger.permissions import Action, may
+from ledger.projections import Projections, ReadQueries
 from ledger.values import Actor
 
 router = APIRouter(tags=["operations"])
+
+#: The readiness checks' own thread: never queued behind the shared pool.
+_READINESS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="readyz")
 
 
 @router.get("/v1/support-hours", response_model=s.SupportHoursOut, responses=problems())
 def support_hours(actor: Annotated[Actor, Depends(current_actor)], ledger: LedgerDep) -> ModelJSON:
     """Whether support is open now and when it next opens (null under 24/7)."""
-    hours = ledger.support_hours()
-    return ModelJSON(
-        s.SupportHoursOut(
-            open=hours.open,
-            now=hours.now,
-            next_open=hours.next_open,
-            time_zone=hours.time_zone,
-            hours=hours.hours,
-        )
-    )
+    return ModelJSON(s.SupportHoursOut.model_validate(ledger.support_hours()))
 
 
 @router.get("/healthz", response_model=s.HealthOut)
-def healthz() -> ModelJSON:
-    """Liveness: the process answers."""
+async def healthz() -> ModelJSON:
+    """Liveness: the process answers (on the event loop, no thread)."""
     return ModelJSON(s.HealthOut(status="ok"))
 
 
 @router.get("/readyz", response_model=s.ReadyOut, responses={503: problems(503)[503]})
-def readyz(
-    ledger: LedgerDep, read_models: Annotated[ReadModels, Depends(get_read_models)]
-) -> ModelJSON:
-    """Readiness: the store answers (else 503); each read model's lag in events."""
-    return ModelJSON(s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag()))
-
-
-@router.get("/metrics", response_class=PlainTextResponse)
-def metrics(
+async def readyz(
     request: Request,
     ledger: LedgerDep,
-    read_models: Annotated[ReadModels, Depends(get_read_models)],
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
+    projections: Annotated[Projections, Depends(get_projections)],
+) -> ModelJSON | JSONResponse:
+    """Readiness: the store answers and no read model has stopped on an event
+    it cannot apply (else 503). For the admin role only: the position, each
+    read model's lag in events, which read model stopped, where and why, and
+    ``details.webhooks`` (whether this process delivers, and the webhooks that
+    gave up); anyone else gets the status alone."""
+    actor = optional_actor(request)
+    admin = actor is not None and may(actor.role, Action.OPERATE)
+    failure = projections.failure()
+    if failure is not None:
+        if admin:
+            raise failure
+        return problem(503, "a read model has stopped; an operator must act", code=failure.code)
+
+    def check() -> s.ReadyOut:
+        return s.ReadyOut(
+            status="ready",
+            position=ledger.position(),
+            lag=read_models.lag(),
+            details={"webhooks": request.app.state.integrations.readiness()},
+        )
+
+    ready = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
+    if admin:
+        return ModelJSON(ready)
+    return JSONResponse({"status": ready.status})
+
+
+@router.get("/metrics", response_class=PlainTextResponse, responses=problems(401, 403))
+def metrics(
+    request: Request,
+    _: Annotated[None, Depends(may_read_metrics)],
+    ledger: LedgerDep,
+    read_models: Annotated[ReadQueries, Depends(get_read_models)],
 ) -> PlainTextResponse:
     """Prometheus text: requests by route and status, latency, events, read-model lag."""
     collector: m.Metrics = request.app.state.metrics

@@ -23,4 +23,4 @@ def summary(
 ) -> ModelJSON:
     """Sold and received count paid invoices; outstanding = sold - charged +
     refunded + adjusted; liability values outstanding credits first-in first-out."""
-    return ModelJSON(s.summary_out(read_models.summary()))
+    return ModelJSON(s.SummaryOut.model_validate(read_models.summary()))

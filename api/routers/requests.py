@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 
 from api import schemas as s
-from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed
+from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed, resolve_customer_id
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from ledger.errors import UnknownRequestError
@@ -23,7 +23,7 @@ Changed = s.RequestChangedOut
 
 
 def _changed(result: object) -> Changed:
-    return Changed.model_validate(result, from_attributes=True)
+    return Changed.model_validate(result)
 
 
 @router.post("", status_code=201, response_model=Changed, responses=problems(*WRITE))
@@ -37,7 +37,7 @@ def open_request(
     return ModelJSON(
         _changed(
             ledger.open_request(
-                body.customer_id,
+                resolve_customer_id(ledger, body.customer_id),
                 body.category,
                 body.channel,
                 body.subject,
@@ -62,7 +62,7 @@ def get_request(
     row = read_models.request(request_id)
     if row is None:
         raise UnknownRequestError(request_id)
-    return ModelJSON(s.request_out(row))
+    return ModelJSON(s.RequestOut.model_validate(row))
 
 
 @router.get("/{request_id}/history", response_model=s.HistoryOut, responses=problems(*READ))
@@ -72,7 +72,8 @@ def request_history(
     ledger: LedgerDep,
 ) -> ModelJSON:
     """Every event, oldest first, with the request's state right after it (event store)."""
-    return ModelJSON(s.history_out(request_id, ledger.request_history(request_id)))
+    entries = ledger.request_history(request_id)
+    return ModelJSON(s.HistoryOut.model_validate({"request_id": request_id, "events": entries}))
 
 
 @router.post("/{request_id}/pre-quote", response_model=Changed, responses=problems(*WRITE))
@@ -99,7 +100,7 @@ def quote(
 ) -> ModelJSON:
     """The answer's ``price`` is work price + surcharge: the amount that will be charged."""
     result = ledger.quote(request_id, body.price, body.surcharge, actor=actor, idempotency_key=key)
-    return ModelJSON(s.QuotedOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.QuotedOut.model_validate(result))
 
 
 @router.post("/{request_id}/quote/accept", response_model=Changed, responses=problems(*WRITE))
@@ -152,7 +153,7 @@ def charge(
 ) -> ModelJSON:
     """AnswerCharged and the debit in one append. 409 reasons come before 402."""
     result = ledger.charge(request_id, actor=actor, idempotency_key=key)
-    return ModelJSON(s.ChargedOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.ChargedOut.model_validate(result))
 
 
 @router.post("/{request_id}/referral", response_model=Changed, responses=problems(*WRITE))
@@ -203,7 +204,7 @@ def refund(
 ) -> ModelJSON:
     """Only while a dispute is open; refunds in total never exceed the charge."""
     result = ledger.refund(request_id, body.credits, body.reason, actor=actor, idempotency_key=key)
-    return ModelJSON(s.RefundedOut.model_validate(result, from_attributes=True))
+    return ModelJSON(s.RefundedOut.model_validate(result))
 
 
 @router.post("/{request_id}/dispute/reject", response_model=Changed, responses=problems(*WRITE))

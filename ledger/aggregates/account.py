@@ -5,15 +5,21 @@ Invariants owned here:
 - ``balance == purchased + adjusted - charged + refunded`` after every event;
 - every event that moves credits carries the signed ``amount`` and the
   ``balance_after``, so an auditor can follow the balance event by event;
+  every replay re-checks ``balance + amount == balance_after`` and that each
+  event is the next version of the account (also the first one after a
+  snapshot), and raises ``LedgerCorruptionError`` otherwise, so a changed
+  event or snapshot is never served as a balance;
 - one account per customer: the id is a ``uuid5`` of the customer's id, so a
   second account for the same customer collides in the store.
 
 Rules are checked in the public command methods; the ``apply`` methods only
-change state, because they run again on every replay.
+change state, because they run again on every replay (the one check they
+make is of the stored history itself, above).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -21,7 +27,13 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from ledger.errors import AdjustmentBelowZeroError, InsufficientCreditsError, InvalidInputError
+from ledger.errors import (
+    AdjustmentBelowZeroError,
+    InsufficientCreditsError,
+    InvalidInputError,
+    LedgerCorruptionError,
+)
+from ledger.validation import customer_id as valid_customer_id
 from ledger.validation import required_text
 from ledger.values import Actor, SubscriptionPeriod
 
@@ -32,15 +44,48 @@ def account_id_for(customer_id: str) -> UUID:
     return uuid5(ACCOUNT_NAMESPACE, customer_id)
 
 
+def _balance_after(event: Any, account: Any) -> int:
+    """The balance after a credit movement, checked against the one the event
+    carries. ``account`` is the aggregate or a read model's mirror of it."""
+    expected = account.balance + event.amount
+    if event.balance_after != expected:
+        raise LedgerCorruptionError(
+            event.originator_id,
+            account.customer_id,
+            event.originator_version,
+            "balance",
+            expected,
+            event.balance_after,
+        )
+    return int(expected)
+
+
 class CustomerAccount(Aggregate):
     """A customer's prepaid support credits."""
+
+    class Event(Aggregate.Event):
+        """The base of the account's events (the library re-bases each one on it)."""
+
+        def mutate(self, aggregate: Any) -> Any:
+            # The library checks this too, but raises its own error: a gap here
+            # is a changed history (a snapshot's version, a removed event).
+            if aggregate is not None and self.originator_version != aggregate.version + 1:
+                raise LedgerCorruptionError(
+                    self.originator_id,
+                    aggregate.customer_id,
+                    self.originator_version,
+                    "version",
+                    aggregate.version + 1,
+                    self.originator_version,
+                )
+            return super().mutate(aggregate)
 
     class Opened(Aggregate.Created):
         customer_id: str
         name: str
         actor: Actor
 
-    class CreditsPurchased(Aggregate.Event):
+    class CreditsPurchased(Event):
         invoice_id: UUID
         amount: int
         amount_usd: Decimal
@@ -48,30 +93,30 @@ class CustomerAccount(Aggregate):
         actor: Actor
 
         def apply(self, account: CustomerAccount) -> None:
-            account.balance = self.balance_after
+            account.balance = _balance_after(self, account)
             account.purchased += self.amount
 
-    class BalanceAdjusted(Aggregate.Event):
+    class BalanceAdjusted(Event):
         amount: int
         reason: str
         balance_after: int
         actor: Actor
 
         def apply(self, account: CustomerAccount) -> None:
-            account.balance = self.balance_after
+            account.balance = _balance_after(self, account)
             account.adjusted += self.amount
 
-    class CreditsCharged(Aggregate.Event):
+    class CreditsCharged(Event):
         request_id: UUID
         amount: int  # zero or negative: the credits taken
         balance_after: int
         actor: Actor
 
         def apply(self, account: CustomerAccount) -> None:
-            account.balance = self.balance_after
+            account.balance = _balance_after(self, account)
             account.charged -= self.amount
 
-    class CreditsRefunded(Aggregate.Event):
+    class CreditsRefunded(Event):
         request_id: UUID
         amount: int  # positive: the credits given back
         reason: str
@@ -79,10 +124,10 @@ class CustomerAccount(Aggregate):
         actor: Actor
 
         def apply(self, account: CustomerAccount) -> None:
-            account.balance = self.balance_after
+            account.balance = _balance_after(self, account)
             account.refunded += self.amount
 
-    class UpdateSubscriptionRecorded(Aggregate.Event):
+    class UpdateSubscriptionRecorded(Event):
         period: SubscriptionPeriod
         actor: Actor
 
@@ -108,7 +153,7 @@ class CustomerAccount(Aggregate):
     @classmethod
     def open(cls, customer_id: str, name: str, *, actor: Actor, at: datetime) -> CustomerAccount:
         """Emits ``Opened``. The caller checks that the customer id is new."""
-        customer_id = required_text("customer_id", customer_id, max_length=200)
+        customer_id = valid_customer_id(customer_id)  # the rule for new ids (NFKC, 64, ...)
         name = required_text("name", name, max_length=500)
         return cls._create(
             cls.Opened,
@@ -193,11 +238,27 @@ class CustomerAccount(Aggregate):
     # --- queries ------------------------------------------------------------
 
     def has_subscription_on(self, day: date) -> bool:
-        return any(period.covers(day) for period in self.subscriptions)
+        return has_subscription_on(self.subscriptions, day)
 
     def current_subscription(self, day: date) -> SubscriptionPeriod | None:
         """The period covering ``day``, else the latest one, else ``None``."""
-        covering = [p for p in self.subscriptions if p.covers(day)]
-        if covering:
-            return max(covering, key=lambda p: p.valid_until)
-        return max(self.subscriptions, key=lambda p: p.valid_until, default=None)
+        return current_subscription(self.subscriptions, day)
+
+
+# The subscription rules over an account's periods, for the aggregate and for
+# the read side, which holds the same periods in a row.
+
+
+def has_subscription_on(periods: Iterable[SubscriptionPeriod], day: date) -> bool:
+    return any(period.covers(day) for period in periods)
+
+
+def current_subscription(
+    periods: Iterable[SubscriptionPeriod], day: date
+) -> SubscriptionPeriod | None:
+    """The period covering ``day``, else the latest one, else ``None``."""
+    periods = list(periods)
+    covering = [p for p in periods if p.covers(day)]
+    if covering:
+        return max(covering, key=lambda p: p.valid_until)
+    return max(periods, key=lambda p: p.valid_until, default=None)

@@ -19,6 +19,7 @@ both in one atomic append.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, NoReturn
@@ -30,6 +31,7 @@ from ledger.aggregates.account import CustomerAccount
 from ledger.errors import (
     AlreadyChargedError,
     ChannelNotAllowedError,
+    ConflictError,
     InvalidInputError,
     InvalidRequestStateError,
     OutsideWorkingHoursError,
@@ -319,7 +321,7 @@ class SupportRequest(Aggregate):
         client's acceptance again. Raises ``PriceBelowMinimumError``,
         ``InvalidInputError`` (same price, no reason), ``RequestClosedError``."""
         if self.status not in PENDING or self.price is None:
-            self._refuse("revise the price")
+            self._refuse("revise the price", changes_charge=True)
         new_price = validate_price("price", new_price, minimum=self._minimum_price())
         reason = required_text("reason", reason)
         if new_price == self.price:
@@ -361,7 +363,7 @@ class SupportRequest(Aggregate):
         if self.status is S.AWAITING_QUOTE or (self.status is S.OPEN and self.price is None):
             raise QuotePendingError(self.id)
         if self.status is not S.OPEN:
-            self._refuse("charge")
+            self._refuse("charge", changes_charge=True)
         if not calendar.is_open(at):
             raise OutsideWorkingHoursError(at, calendar.next_opening(at))
         if self.category in SUBSCRIPTION_CATEGORIES and not account.has_subscription_on(
@@ -443,9 +445,44 @@ class SupportRequest(Aggregate):
             return COMPLEX_MODIFICATION_MINIMUM
         return 0
 
-    def _refuse(self, action: str) -> NoReturn:
-        if self.status in AFTER_CHARGE and action in ("charge", "revise the price"):
-            raise AlreadyChargedError(self.id, self.status.value)
-        if self.status not in PENDING and self.status not in AFTER_CHARGE:
-            raise RequestClosedError(self.id, self.status.value)
-        raise InvalidRequestStateError(self.id, self.status.value, action)
+    def _refuse(self, action: str, *, changes_charge: bool = False) -> NoReturn:
+        """Raise the error ``REFUSALS`` gives for the current status."""
+        raise REFUSALS[self.status](self, action, changes_charge)
+
+
+#: Why a command refused in a status is refused, from
+#: ``(request, action, changes_charge)``; ``changes_charge`` is set by the
+#: commands that would charge again or change the charged price.
+Refusal = Callable[[SupportRequest, str, bool], ConflictError]
+
+
+def _not_now(request: SupportRequest, action: str, changes_charge: bool) -> ConflictError:
+    return InvalidRequestStateError(request.id, request.status.value, action)
+
+
+def _closed(request: SupportRequest, action: str, changes_charge: bool) -> ConflictError:
+    return RequestClosedError(request.id, request.status.value)
+
+
+def _charged(request: SupportRequest, action: str, changes_charge: bool) -> ConflictError:
+    if changes_charge:
+        return AlreadyChargedError(request.id, request.status.value)
+    return _not_now(request, action, changes_charge)
+
+
+#: Before the charge a refused command just does not fit the status; after
+#: it, a second charge or a new price is refused as already charged; a
+#: referred, declined or cancelled request is closed to everything.
+REFUSALS: Mapping[RequestStatus, Refusal] = {
+    S.OPEN: _not_now,
+    S.AWAITING_QUOTE: _not_now,
+    S.QUOTED: _not_now,
+    S.AWAITING_ACCEPTANCE: _not_now,
+    S.CHARGED: _charged,
+    S.DISPUTED: _charged,
+    S.REFUNDED: _charged,
+    S.DISPUTE_REJECTED: _charged,
+    S.REFERRED: _closed,
+    S.DECLINED: _closed,
+    S.CANCELLED: _closed,
+}

@@ -13,7 +13,11 @@ the chain disagree at the first position where they do:
 - ``missing``: the chain has a position the store no longer has;
 - ``inserted``: the store has a position the chain never saw;
 - ``reordered``: the store holds at this position an event the chain
-  recorded at another position.
+  recorded at another position;
+- ``unreadable``: a stored value is not what an event is made of (a state
+  stored as text, an id that is no UUID): whatever it holds, it is a break;
+- ``snapshot``: a snapshot differs from the replay of its aggregate's events
+  up to its version (checked by ``ledger.audit.service``, after the chain).
 
 This module is pure: no I/O.
 """
@@ -28,7 +32,7 @@ from uuid import UUID
 
 GENESIS = bytes(32)
 
-BreakKind = Literal["changed", "missing", "inserted", "reordered"]
+BreakKind = Literal["changed", "missing", "inserted", "reordered", "unreadable", "snapshot"]
 
 
 class StoredNotification(Protocol):
@@ -75,6 +79,8 @@ class ChainBreak:
     position: int
     kind: BreakKind
     detail: str
+    originator_id: UUID | None = None
+    originator_version: int | None = None
 
 
 def _uuid(value: UUID | str) -> UUID:
@@ -132,6 +138,7 @@ class Verification:
     checked: int
     unchained: int
     first_break: ChainBreak | None
+    snapshots_checked: int = 0
 
     @property
     def ok(self) -> bool:
@@ -193,14 +200,28 @@ def _compare(
         return ChainBreak(
             c.position, "missing", "the chain recorded an event the store no longer has"
         )
-    if (_uuid(s.originator_id), s.originator_version) != (c.originator_id, c.originator_version):
-        elsewhere = locate(_uuid(s.originator_id), s.originator_version)
+    unreadable = (TypeError, ValueError, AttributeError, OverflowError)
+    try:
+        identity = (_uuid(s.originator_id), s.originator_version)
+    except unreadable as e:
+        return ChainBreak(s.id, "unreadable", f"the stored event's id cannot be read ({e})")
+    try:
+        digest = event_digest(s)
+    except unreadable as e:
+        return ChainBreak(
+            s.id,
+            "unreadable",
+            f"the stored event cannot be read ({type(e).__name__}: {e})",
+            originator_id=identity[0],
+            originator_version=identity[1],
+        )
+    if identity != (c.originator_id, c.originator_version):
+        elsewhere = locate(*identity)
         if elsewhere is not None:
             return ChainBreak(
                 s.id, "reordered", f"the event the chain recorded at position {elsewhere} is here"
             )
         return ChainBreak(s.id, "changed", "another event stands at this position")
-    digest = event_digest(s)
     if digest != c.event_digest:
         return ChainBreak(s.id, "changed", "the stored event's bytes differ from the chained ones")
     computed = next_link(link, s.id, digest)

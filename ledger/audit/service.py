@@ -8,19 +8,21 @@ it is what finance relies on to prove the read side right.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
+from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
-from ledger.audit.chain import ChainHead, Verification, verify
+from ledger.audit.chain import ChainBreak, ChainHead, Verification, verify
 from ledger.audit.statement import MOVEMENT_KINDS, Statement, build_statement, check_statement
 from ledger.audit.store import PAGE, ChainStore, stored_events
 from ledger.errors import InvalidInputError, UnknownAccountError
-from ledger.persistence.store import Store, store_for
+from ledger.persistence.store import Store, as_uuid
 from ledger.views import plain
 
 Progress = Callable[[int], None]
@@ -40,18 +42,16 @@ EXPORT_COLUMNS = (
 
 
 class Audit:
-    def __init__(self, ledger: Ledger, store: Store | None = None) -> None:
-        """``store``: the ledger's own tables (shared with the read models);
-        one is opened when not given."""
+    def __init__(self, ledger: Ledger, store: Store) -> None:
+        """``store``: the ledger's own tables (shared with the read models),
+        built and closed by ``ledger.bootstrap``."""
         self.ledger = ledger
-        self._own_store = store is None
-        self.store = store if store is not None else store_for(ledger)
-        self.chain = ChainStore(ledger.recorder, self.store)
+        self.store = store
+        self.chain = ChainStore(ledger.recorder, store)
 
     def close(self) -> None:
+        """Close the chain's writer (the store is its owner's to close)."""
         self.chain.close()
-        if self._own_store:
-            self.store.close()
 
     def catch_up(self, batch: int = PAGE) -> int:
         """Chain every event stored after the head (the chain projection)."""
@@ -65,12 +65,89 @@ class Audit:
 
     def verify(self, progress: Progress | None = None) -> Verification:
         """Recompute the chain from the store and compare it with the recorded
-        chain; constant memory."""
+        chain, then check every snapshot against a replay of its aggregate's
+        events up to its version; constant memory."""
         head = self.chain.head()
         store: Iterator[Any] = stored_events(self.ledger.recorder)
         if progress is not None:
             store = _counting(store, progress)
-        return verify(store, self.chain.entries(head.position), head=head, locate=self.chain.locate)
+        result = verify(
+            store, self.chain.entries(head.position), head=head, locate=self.chain.locate
+        )
+        if not result.ok:
+            return result
+        checked, first = self.check_snapshots()
+        return replace(result, snapshots_checked=checked, first_break=first)
+
+    def check_snapshots(self) -> tuple[int, ChainBreak | None]:
+        """How many snapshots were checked, and the one at the lowest position
+        (that of the event it stands for) that differs from the replay of its
+        aggregate's events, or cannot be read. A snapshot is a cache the
+        ledger loads accounts from: a forged one would be believed.
+
+        Each aggregate's events are replayed once, in version order, whatever
+        its number of snapshots."""
+        if self.ledger.snapshots is None:
+            return 0, None
+        snapshots = _snapshot_rows(self.store, self.ledger.snapshots.recorder)
+        checked, first = 0, None
+        current: tuple[UUID, int, Any] | None = None  # aggregate id, version, replay
+        for originator_id, version, topic, state, position in snapshots:
+            checked += 1
+            if current is None or current[0] != originator_id:
+                current = (originator_id, 0, None)
+            _, replayed_to, aggregate = current
+            if version > replayed_to:
+                events = self.ledger.events.get(originator_id, gt=replayed_to, lte=version)
+                for event in events:
+                    aggregate = cast(Any, event).mutate(aggregate)
+                current = (originator_id, version, aggregate)
+            problem = self._snapshot_problem(
+                StoredEvent(originator_id, version, topic, state), aggregate, position
+            )
+            if problem is not None and (first is None or problem.position < first.position):
+                first = problem
+        return checked, first
+
+    def _snapshot_problem(
+        self, stored: StoredEvent, aggregate: Any, position: int | None
+    ) -> ChainBreak | None:
+        """How the stored snapshot differs from the aggregate replayed to its
+        version, or ``None``."""
+
+        def problem(detail: str) -> ChainBreak:
+            return ChainBreak(
+                position or 0,
+                "snapshot",
+                f"the snapshot of aggregate {stored.originator_id} at version "
+                f"{stored.originator_version} {detail}",
+                originator_id=as_uuid(stored.originator_id),
+                originator_version=stored.originator_version,
+            )
+
+        if position is None or aggregate is None or aggregate.version != stored.originator_version:
+            return problem("stands for no stored event")
+        mapper = self.ledger.mapper
+        try:
+            snapshot: Any = mapper.to_domain_event(stored)
+            state, topic = dict(snapshot.state), str(snapshot.topic)
+        except Exception as e:  # whatever it holds, an unreadable snapshot is a break
+            return problem(f"cannot be read ({type(e).__name__}: {e})")
+        snapshot_class: Any = getattr(type(aggregate), "Snapshot", self.ledger.snapshot_class)
+        # Through the same transcoder both ways, so that types compare alike.
+        expected: Any = mapper.to_domain_event(
+            mapper.to_stored_event(snapshot_class.take(aggregate))
+        )
+        if topic != expected.topic:
+            return problem(f"is of {topic}, its events make a {expected.topic}")
+        differing = sorted(
+            key
+            for key in state.keys() | expected.state.keys()
+            if state.get(key) != expected.state.get(key)
+        )
+        if differing:
+            return problem(f"differs from the replay of its events in {', '.join(differing)}")
+        return None
 
     def statement(
         self, customer_id: str, since: datetime | None = None, until: datetime | None = None
@@ -152,6 +229,37 @@ def _movement_row(position: int, event: Any, customer_id: str) -> dict[str, Any]
         "actor": str(data["actor"]),
         "reason": data.get("reason") or "",
     }
+
+
+def _snapshot_rows(
+    store: Store, recorder: AggregateRecorder
+) -> Iterator[tuple[UUID, int, str, Any, int | None]]:
+    """Every snapshot, by aggregate and version, a page at a time, with the
+    position of the event it stands for (``None``: no such event)."""
+    table = str(getattr(recorder, "events_table_name", "snapshots"))
+    after: tuple[Any, int] | None = None
+    while True:
+        where = "" if after is None else "WHERE (s.originator_id, s.originator_version) > (%s, %s)"
+        with store.reading() as cur:
+            rows = cur.run(
+                "SELECT s.originator_id, s.originator_version, s.topic, s.state, "
+                f"e.{store.id_column} FROM {table} s LEFT JOIN {store.events_table} e "
+                "ON e.originator_id = s.originator_id "
+                "AND e.originator_version = s.originator_version "
+                f"{where} ORDER BY s.originator_id, s.originator_version LIMIT %s",
+                (*(after or ()), PAGE),
+            ).all()
+        for originator_id, version, topic, state, position in rows:
+            yield (
+                as_uuid(originator_id),
+                int(version),
+                str(topic),
+                bytes(state) if isinstance(state, bytes | memoryview) else state,
+                None if position is None else int(position),
+            )
+        if len(rows) < PAGE:
+            return
+        after = (rows[-1][0], int(rows[-1][1]))
 
 
 def _counting(items: Iterator[Any], progress: Progress) -> Iterator[Any]:

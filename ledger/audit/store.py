@@ -8,7 +8,9 @@ the head. Concurrent projectors serialise on an advisory lock (PostgreSQL)
 or SQLite's write lock and re-check the head inside the transaction; the
 loser of a race starts again from the new head.
 
-The chain table is append-only in the database, like the events.
+The chain table is append-only in the database, like the events: ``UPDATE``,
+``DELETE``, ``TRUNCATE`` and any insert over an existing entry (SQLite's
+``REPLACE``, an UPSERT) are refused by triggers.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from eventsourcing.persistence import ApplicationRecorder, Notification
 
 from ledger.audit.chain import ChainEntry, ChainHead, extend, head_of
 from ledger.errors import StoreUnavailableError
+from ledger.persistence.recorders import postgres_append_only_ddl, sqlite_append_only_ddl
 from ledger.persistence.store import STORE_ERRORS, Cur, Store, Writer, as_uuid, lock_key
 
 TABLE = "ledger_chain"
 COLUMNS = ("position", "originator_id", "originator_version", "event_digest", "link", "count")
 PAGE = 2000
 MAX_CONFLICTS = 5
+APPEND_ONLY_MESSAGE = "the audit chain is append-only"
 
 
 class _HeadMoved(Exception):
@@ -56,20 +60,9 @@ class ChainStore:
             "(originator_id, originator_version)",
         ]
         if self.store.backend == "sqlite":
-            statements += [
-                f"CREATE TRIGGER IF NOT EXISTS {TABLE}_no_{op.lower()} BEFORE {op} ON {TABLE} "
-                f"BEGIN SELECT RAISE(ABORT, 'the audit chain is append-only: {op} refused'); END"
-                for op in ("UPDATE", "DELETE")
-            ]
+            statements += sqlite_append_only_ddl(TABLE, APPEND_ONLY_MESSAGE, keys=(("position",),))
         else:
-            statements += [
-                f"CREATE OR REPLACE FUNCTION {TABLE}_refuse_change() RETURNS trigger "
-                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-                "'the audit chain is append-only: %% refused', TG_OP "
-                "USING ERRCODE = 'insufficient_privilege'; END $$",
-                f"CREATE OR REPLACE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE "
-                f"ON {TABLE} FOR EACH ROW EXECUTE FUNCTION {TABLE}_refuse_change()",
-            ]
+            statements += postgres_append_only_ddl(None, TABLE, APPEND_ONLY_MESSAGE)
         try:
             self.store.create(statements)
         except STORE_ERRORS as e:

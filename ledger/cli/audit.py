@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from uuid import UUID
@@ -13,17 +15,26 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.application import Ledger
 from ledger.audit.service import EXPORT_COLUMNS, Audit
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import Services, open_ledger, open_services
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.cli.progress import event_progress
 from ledger.errors import LedgerError
 from ledger.exports import safe_record
 
 
-def _open() -> Ledger:
-    return open_ledger(settings_or_exit())
+def _open() -> Services:
+    return open_services(settings_or_exit())
+
+
+@contextmanager
+def _audit() -> Iterator[Audit]:
+    """The audit of a freshly opened ``Services``, closed afterwards."""
+    services = _open()
+    try:
+        yield services.audit
+    finally:
+        services.close()
 
 
 def _time(value: str | None, option: str) -> datetime | None:
@@ -41,11 +52,10 @@ def _time(value: str | None, option: str) -> datetime | None:
 @app.command("verify")
 def verify_command() -> None:
     """Recompute the hash chain from the event store and compare it with the
-    recorded chain. Exit 1 at the first break."""
-    ledger = _open()
-    audit = Audit(ledger)
-    total = ledger.position()
-    with event_progress() as progress:
+    recorded chain, then check every snapshot against a replay of its
+    aggregate's events. Exit 1 at the first break."""
+    with _audit() as audit, event_progress() as progress:
+        total = audit.ledger.position()
         task = progress.add_task("verifying", total=total or None)
         result = audit.verify(progress=lambda done: progress.update(task, completed=done))
         progress.update(task, completed=total)
@@ -53,7 +63,8 @@ def verify_command() -> None:
     if result.ok:
         typer.echo(
             f"OK: {result.checked} events chained, head position {head.position}, "
-            f"count {head.count}, hash {head.hash}"
+            f"count {head.count}, hash {head.hash}; "
+            f"{result.snapshots_checked} snapshots match their events"
             + (f"; {result.unchained} newer events not chained yet" if result.unchained else "")
         )
         return
@@ -71,11 +82,13 @@ def statement_command(
     out: Path = typer.Option(..., help="Where to write the statement (JSON)."),
 ) -> None:
     """Issue a customer statement with the chain head and a digest."""
-    audit = Audit(_open())
-    try:
-        statement = audit.statement(customer_id, _time(since, "--since"), _time(until, "--until"))
-    except LedgerError as e:
-        fail(e.detail)
+    with _audit() as audit:
+        try:
+            statement = audit.statement(
+                customer_id, _time(since, "--since"), _time(until, "--until")
+            )
+        except LedgerError as e:
+            fail(e.detail)
     out.write_text(json.dumps(statement.to_json(), indent=2, ensure_ascii=False) + "\n")
     typer.echo(
         f"statement of {customer_id}: {len(statement.lines)} movements, closing balance "
@@ -91,7 +104,8 @@ def verify_statement_command(file: Path) -> None:
         content = json.loads(file.read_text())
     except (OSError, ValueError) as e:
         fail(f"cannot read the statement {file}: {e}")
-    problems = Audit(_open()).check_statement(content)
+    with _audit() as audit:
+        problems = audit.check_statement(content)
     if problems:
         for problem in problems:
             typer.echo(f"FAIL: {problem}")
@@ -107,7 +121,7 @@ def verify_statement_command(file: Path) -> None:
 def replay_command(request_id: str) -> None:
     """A readable timeline of one request, event by event."""
     try:
-        entries = _open().request_history(UUID(request_id))
+        entries = open_ledger(settings_or_exit()).request_history(UUID(request_id))
     except ValueError:
         fail(f"not a request id: {request_id!r}")
     except LedgerError as e:
@@ -139,12 +153,14 @@ def export_audit_command(
     until: str | None = typer.Option(None, help="ISO time with offset (exclusive)."),
 ) -> None:
     """Every credit movement as CSV; the last line holds the chain head."""
-    ledger = _open()
-    audit = Audit(ledger)
-    audit.catch_up()
-    head = audit.head()
     count = 0
-    with out.open("w", newline="") as f, event_progress() as progress:
+    with (
+        _audit() as audit,
+        out.open("w", newline="") as f,
+        event_progress() as progress,
+    ):
+        audit.catch_up()
+        head = audit.head()
         task = progress.add_task("exporting", total=head.position or None)
         writer = csv.DictWriter(f, fieldnames=EXPORT_COLUMNS)
         writer.writeheader()

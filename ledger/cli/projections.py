@@ -21,14 +21,16 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import Services, open_integrations, open_services
 from ledger.cli.app import app, fail, settings_or_exit
-from ledger.errors import StoreUnavailableError
-from ledger.projections import BATCH_SIZE, REBUILD_BATCH_SIZE, ReadModels
+from ledger.errors import ProjectionFailedError, StoreUnavailableError
+from ledger.projections import reconcile as reconcile_read_models
 
 log = logging.getLogger("ledger.project")
 
 PROGRESS_LOG_INTERVAL_S = 5.0
+#: ``ledger project``'s exit status when a read model cannot apply an event.
+PROJECTION_FAILED_EXIT = 3
 
 BatchSize = typer.Option(
     None,
@@ -48,15 +50,10 @@ class RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} ev/s" if speed else "- ev/s", style="progress.data.speed")
 
 
-def _read_models(batch_size: int | None) -> ReadModels:
+def _services(batch_size: int | None) -> Services:
     settings = settings_or_exit()
     try:
-        ledger = open_ledger(settings)
-        return ReadModels(
-            ledger,
-            batch_size=batch_size or BATCH_SIZE,
-            rebuild_batch_size=batch_size or REBUILD_BATCH_SIZE,
-        )
+        return open_services(settings, batch_size=batch_size, rebuild_batch_size=batch_size)
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
 
@@ -65,7 +62,8 @@ def _read_models(batch_size: int | None) -> ReadModels:
 def project(batch_size: int | None = BatchSize) -> None:
     """Run the read models until SIGTERM or SIGINT (a worker for PostgreSQL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    read_models = _read_models(batch_size)
+    services = _services(batch_size)
+    projections = services.projections
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -87,12 +85,17 @@ def project(batch_size: int | None = BatchSize) -> None:
             counted["events"] = 0
             last_log[0] = now
 
-    log.info("read models %s: worker started", ", ".join(read_models.names))
+    log.info("read models %s: worker started", ", ".join(projections.names))
+    # The webhooks are delivered from the same process, in threads of their own.
+    integrations = open_integrations(services.settings, services.ledger).start()
     try:
-        read_models.run_forever(stop, on_batch)
+        projections.run_forever(stop, on_batch)
+    except ProjectionFailedError as e:
+        # Logged by the worker too; the exit code tells the supervisor.
+        fail(f"read model worker stopped: {e.detail}", code=PROJECTION_FAILED_EXIT)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        integrations.close()
+        services.close()
     log.info("worker stopped")
 
 
@@ -102,9 +105,11 @@ def rebuild(
     batch_size: int | None = BatchSize,
 ) -> None:
     """Empty the read models and rebuild them from the event store."""
-    read_models = _read_models(batch_size)
-    if name is not None and name not in read_models.names:
-        fail(f"unknown read model {name!r}; known: {', '.join(read_models.names)}")
+    services = _services(batch_size)
+    projections = services.projections
+    if name is not None and name not in projections.names:
+        services.close()
+        fail(f"unknown read model {name!r}; known: {', '.join(projections.names)}")
     columns = (
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -120,12 +125,11 @@ def rebuild(
             def on_progress(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            events = read_models.rebuild([name] if name else None, on_progress)
+            events = projections.rebuild([name] if name else None, on_progress)
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        services.close()
     elapsed = time.monotonic() - started
     typer.echo(f"rebuilt {name or 'all read models'}: {events} events in {elapsed:.1f} s")
 
@@ -134,15 +138,14 @@ def rebuild(
 def reconcile() -> None:
     """Recompute every balance from the events and compare it with the read
     models; exit 1 on any difference."""
-    read_models = _read_models(None)
+    services = _services(None)
     try:
-        differences = read_models.reconcile()
-        positions = read_models.positions()
+        differences = reconcile_read_models(services.ledger, services.projections)
+        positions = services.projections.positions()
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
     finally:
-        read_models.close()
-        read_models.ledger.close()
+        services.close()
     if differences:
         for line in differences:
             typer.echo(line)

@@ -6,7 +6,11 @@ Invariants owned here:
 - without ``LEDGER_API_KEYS`` the API does not start, except in ``--embedded``
   mode, which generates a random token per role (never a fixed default),
   hands them to the worker(s) through the environment and prints them once
-  with a ready-to-paste ``curl`` line.
+  with a ready-to-paste ``curl`` line; with ``--keys-file`` (``make run``) it
+  also writes them there, readable by the owner only (0600);
+- uvicorn gets its connection limits from the settings and the API's HTTP
+  protocol, which has a deadline for reading each request
+  (``api.server``).
 """
 
 from __future__ import annotations
@@ -57,12 +61,17 @@ def _embedded_secret() -> None:
     os.environ[SECRET_VARIABLE] = EMBEDDED_SECRET_FILE.read_text().strip()
 
 
-def _embedded_keys(host: str, port: int) -> None:
+def _embedded_keys(host: str, port: int, keys_file: Path | None) -> None:
     tokens = {role: secrets.token_urlsafe(24) for role in Role}
-    os.environ[VARIABLE] = ",".join(f"{role.value}:{token}" for role, token in tokens.items())
+    os.environ[VARIABLE] = value = ",".join(
+        f"{role.value}:{token}" for role, token in tokens.items()
+    )
     typer.echo(f"{VARIABLE} was unset: generated a token per role for this run:")
     for role, token in tokens.items():
         typer.echo(f"  {role.value:<10} {token}")
+    if keys_file is not None:
+        _write_private(keys_file, f"{VARIABLE}={value}\n")
+        typer.echo(f"The keys are also in {keys_file} (readable by you only).")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(
         f"Try: curl -H 'Authorization: Bearer {tokens[Role.HELPDESK]}' "
@@ -78,6 +87,9 @@ def serve(
     embedded: bool = typer.Option(
         False, help="Embedded mode for a first run: generates a token per role if keys are unset."
     ),
+    keys_file: Path | None = typer.Option(
+        None, help="With --embedded: also write the generated keys to this file (mode 0600)."
+    ),
 ) -> None:
     """Serve the HTTP API."""
     settings = settings_or_exit()
@@ -86,7 +98,7 @@ def serve(
     if not settings.api_keys:
         if not embedded:
             fail(f"invalid configuration: {VARIABLE} is not set (role:token,...); see README")
-        _embedded_keys(host, port)
+        _embedded_keys(host, port, keys_file)
     if settings.secret_key is None:
         if not embedded:
             fail(
@@ -97,6 +109,10 @@ def serve(
     typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.backend})")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"Console: http://{shown}:{port}/console  (sign in with an API key)")
+    # Imported here: api.server brings FastAPI in, which the other ledger
+    # commands (``ledger project``, a worker that must start quickly) do not need.
+    from api.server import uvicorn_options
+
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -106,4 +122,14 @@ def serve(
         log_config=log_config(),
         access_log=False,
         log_level="info",
+        **uvicorn_options(settings),
     )
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable and writable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)  # an existing file keeps its mode otherwise
+    with os.fdopen(descriptor, "w") as out:
+        out.write(text)

@@ -1,138 +1,179 @@
 """The ledger's application recorders: the library's, plus
 
 - append-only enforced by the database itself: triggers refuse every
-  ``UPDATE`` and ``DELETE`` (and, on PostgreSQL, ``TRUNCATE``) of stored
-  events, so a correction can only ever be a new event;
+  ``UPDATE``, ``DELETE`` and ``TRUNCATE`` of stored events, and every insert
+  over an existing row (SQLite's ``REPLACE`` deletes without firing delete
+  triggers; an UPSERT updates), so a correction can only ever be a new event.
+  The same triggers guard the snapshots and the audit chain
+  (``append_only_ddl``). Their names are a fixed prefix and a digest of the
+  table's name: PostgreSQL cuts identifiers at 63 characters, and
+  ``{table}_append_only`` and ``{table}_no_truncate`` once became one name
+  (the second replaced the first) for a long table name;
 - ``positions_of()``: the global position of each event of one aggregate,
   for histories and to answer a repeated idempotent command;
-- on PostgreSQL, an append is **one** statement and one round trip: a
-  function takes the library's table lock, notifies and inserts, in the
-  statement's own transaction. The library sends the same statements in a
-  pipeline with two synchronisations, and holds the table lock (which
-  serialises every writer) while the answer of the first travels back to
-  Python and the COMMIT travels to the server, GIL waits included. Here the
-  lock is held only for the server's own work: the insert and the durable
-  commit. Same lock, same order of positions (insert order is commit
-  order), same unique key on (aggregate, version).
+- on PostgreSQL, an append is **one** statement and one round trip
+  (``ledger.persistence.library.OneStatementAppend``: same table lock, same
+  order of positions, same unique key on (aggregate, version) as the
+  library's append), run with its owner's rights (``ledger db setup``).
 
 Selected through the library's ``APPLICATION_RECORDER_TOPIC``.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import (
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-    StoredEvent,
+from eventsourcing.persistence import AggregateRecorder
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresDatastore
+from eventsourcing.sqlite import (
+    SQLiteAggregateRecorder,
+    SQLiteApplicationRecorder,
+    SQLiteDatastore,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
-from eventsourcing.utils import retry
 from psycopg.sql import SQL, Identifier, Literal
 
+from ledger.persistence.library import OneStatementAppend
+
 APPEND_ONLY_MESSAGE = "the event store is append-only"
+SNAPSHOTS_MESSAGE = "the snapshots are append-only"
 
 # Serialises concurrent start-ups that create the same tables and functions.
 _DDL_LOCK_KEY = 0x4C454447  # "LEDG"
+_PG_MAX_IDENTIFIER = 63
 
 
-class LedgerPostgresRecorder(PostgresApplicationRecorder):
+# --- append-only tables ------------------------------------------------------------
+
+
+def _digest(table: str) -> str:
+    return hashlib.sha256(table.encode()).hexdigest()[:16]
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def append_only_names(table: str) -> dict[str, str]:
+    """The names of the function and triggers that guard ``table``: never
+    longer than 35 characters, so PostgreSQL never cuts (and merges) them."""
+    d = _digest(table)
+    return {
+        "function": f"ledger_refuse_{d}",
+        "row": f"ledger_append_only_{d}",
+        "truncate": f"ledger_no_truncate_{d}",
+        "update": f"ledger_no_update_{d}",
+        "delete": f"ledger_no_delete_{d}",
+        "replace": f"ledger_no_replace_{d}",
+    }
+
+
+def postgres_append_only_ddl(schema: str | None, table: str, message: str) -> list[str]:
+    """Statements (no ``%``: safe with or without parameters) that make
+    ``table`` refuse ``UPDATE``, ``DELETE`` and ``TRUNCATE``. An UPSERT that
+    meets an existing row (``ON CONFLICT DO UPDATE``, ``MERGE``) is an update,
+    refused by the same row trigger. Idempotent; on a store created by older
+    code, the older triggers and function are dropped."""
+    names = append_only_names(table)
+    prefix = f"{_quoted(schema)}." if schema else ""
+    target = prefix + _quoted(table)
+    function = prefix + _quoted(names["function"])
+    old_triggers = [f"{table}_append_only", f"{table}_no_truncate"]
+    drops = " ".join(
+        "IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = "
+        f"to_regclass('{target}') AND tgname = '{old[:_PG_MAX_IDENTIFIER]}') THEN "
+        f"EXECUTE 'DROP TRIGGER {_quoted(old[:_PG_MAX_IDENTIFIER])} ON {target}'; END IF;"
+        for old in old_triggers
+    )
+    return [
+        f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $$ "
+        f"BEGIN RAISE EXCEPTION USING MESSAGE = '{message}: ' || TG_OP || ' of ' || "
+        "TG_TABLE_NAME || ' refused', ERRCODE = 'insufficient_privilege'; END $$",
+        f"CREATE OR REPLACE TRIGGER {_quoted(names['row'])} BEFORE UPDATE OR DELETE ON "
+        f"{target} FOR EACH ROW EXECUTE FUNCTION {function}()",
+        f"CREATE OR REPLACE TRIGGER {_quoted(names['truncate'])} BEFORE TRUNCATE ON "
+        f"{target} FOR EACH STATEMENT EXECUTE FUNCTION {function}()",
+        f"DO $$ BEGIN {drops} END $$",
+        f"DROP FUNCTION IF EXISTS {prefix}"
+        f"{_quoted(f'{table}_refuse_change'[:_PG_MAX_IDENTIFIER])}()",
+    ]
+
+
+def sqlite_append_only_ddl(table: str, message: str, *, keys: Sequence[Sequence[str]]) -> list[str]:
+    """Statements that make ``table`` refuse ``UPDATE``, ``DELETE`` and any
+    insert that meets an existing row under one of its unique ``keys``.
+
+    SQLite's ``REPLACE`` (``INSERT OR REPLACE``) deletes the row it meets
+    without firing delete triggers (unless the connection turned
+    ``recursive_triggers`` on, which an intruder would not): a ``BEFORE
+    INSERT`` trigger runs before that implicit delete, so it refuses the
+    insert whatever the connection's settings. An UPSERT is refused by it too
+    (and by the update trigger). A clash of (aggregate, version) stays an
+    ``IntegrityError``, as the library expects."""
+    names = append_only_names(table)
+    statements = [
+        f"CREATE TRIGGER IF NOT EXISTS {names[op.lower()]} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{message}: {op} refused'); END"
+        for op in ("UPDATE", "DELETE")
+    ]
+    exists = " OR ".join(
+        f"EXISTS (SELECT 1 FROM {table} WHERE "
+        + " AND ".join(f"{column} = NEW.{column}" for column in key)
+        + ")"
+        for key in keys
+    )
+    statements.append(
+        f"CREATE TRIGGER IF NOT EXISTS {names['replace']} BEFORE INSERT ON {table} "
+        f"WHEN {exists} BEGIN SELECT RAISE(ABORT, "
+        f"'{message}: INSERT over an existing row refused (REPLACE or UPSERT)'); END"
+    )
+    statements += [f"DROP TRIGGER IF EXISTS {table}_no_{op}" for op in ("update", "delete")]
+    return statements
+
+
+def guard_snapshots(recorder: AggregateRecorder) -> None:
+    """Make the snapshots table append-only like the events (the library
+    creates it; its recorder has no hook of its own)."""
+    if isinstance(recorder, PostgresAggregateRecorder):
+        statements = postgres_append_only_ddl(
+            recorder.datastore.schema, recorder.events_table_name, SNAPSHOTS_MESSAGE
+        )
+        with recorder.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("SELECT pg_advisory_xact_lock({0})").format(Literal(_DDL_LOCK_KEY)))
+            for statement in statements:
+                curs.execute(SQL(statement))
+    elif isinstance(recorder, SQLiteAggregateRecorder):
+        statements = sqlite_append_only_ddl(
+            recorder.events_table_name,
+            SNAPSHOTS_MESSAGE,
+            keys=(("originator_id", "originator_version"),),
+        )
+        with recorder.datastore.transaction(commit=True) as c:
+            for statement in statements:
+                c.execute(statement)
+
+
+class LedgerPostgresRecorder(OneStatementAppend):
     def __init__(
         self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"
     ) -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         schema = Identifier(self.datastore.schema)
         table = Identifier(self.events_table_name)
-        function = Identifier(f"{self.events_table_name}_refuse_change")
         self.sql_create_statements.insert(
             0, SQL("SELECT pg_advisory_xact_lock({0})").format(Literal(_DDL_LOCK_KEY))
         )
         self.sql_create_statements += [
-            SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{function}() RETURNS trigger "
-                "LANGUAGE plpgsql AS $$ BEGIN "
-                "RAISE EXCEPTION '{message}: % of % refused', TG_OP, TG_TABLE_NAME "
-                "USING ERRCODE = 'insufficient_privilege'; "
-                "END $$"
-            ).format(schema=schema, function=function, message=SQL(APPEND_ONLY_MESSAGE)),
-            SQL(
-                "CREATE OR REPLACE TRIGGER {trigger} BEFORE UPDATE OR DELETE ON "
-                "{schema}.{table} FOR EACH ROW EXECUTE FUNCTION {schema}.{function}()"
-            ).format(
-                trigger=Identifier(f"{self.events_table_name}_append_only"),
-                schema=schema,
-                table=table,
-                function=function,
-            ),
-            SQL(
-                "CREATE OR REPLACE TRIGGER {trigger} BEFORE TRUNCATE ON "
-                "{schema}.{table} FOR EACH STATEMENT EXECUTE FUNCTION {schema}.{function}()"
-            ).format(
-                trigger=Identifier(f"{self.events_table_name}_no_truncate"),
-                schema=schema,
-                table=table,
-                function=function,
-            ),
-        ]
-        append = Identifier(f"{self.events_table_name}_append")
-        self.sql_create_statements.append(
-            SQL(
-                "CREATE OR REPLACE FUNCTION {schema}.{append}("
-                "ids {id_type}[], versions bigint[], topics text[], states bytea[]) "
-                "RETURNS SETOF bigint LANGUAGE plpgsql AS $$ BEGIN "
-                "SET LOCAL lock_timeout = '{lock_timeout}s'; "
-                "LOCK TABLE {schema}.{table} IN EXCLUSIVE MODE; "
-                "NOTIFY {channel}; "
-                "RETURN QUERY INSERT INTO {schema}.{table} "
-                "(originator_id, originator_version, topic, state) "
-                "SELECT e.id, e.version, e.topic, e.state "
-                "FROM unnest(ids, versions, topics, states) WITH ORDINALITY "
-                "AS e(id, version, topic, state, n) ORDER BY e.n "
-                "RETURNING notification_id; "
-                "END $$"
-            ).format(
-                schema=schema,
-                append=append,
-                id_type=Identifier(self.datastore.originator_id_type),
-                lock_timeout=SQL(str(int(self.datastore.lock_timeout))),
-                table=table,
-                channel=Identifier(self.channel_name),
+            SQL(statement).format()
+            for statement in postgres_append_only_ddl(
+                self.datastore.schema, self.events_table_name, APPEND_ONLY_MESSAGE
             )
-        )
-        self._append = SQL(
-            "SELECT appended FROM {schema}.{append}(%s, %s, %s, %s) AS appended"
-        ).format(schema=schema, append=append)
+        ]
         self._select_positions = SQL(
             "SELECT originator_version, notification_id FROM {schema}.{table} "
             "WHERE originator_id = %s"
         ).format(schema=schema, table=table)
-
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def insert_events(
-        self, stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> Sequence[int] | None:
-        """Append in one statement; the positions, in the order of ``stored_events``.
-        A clash on (aggregate, version) raises ``IntegrityError`` and stores nothing."""
-        if kwargs.get("tracking") is not None:
-            raise ProgrammingError("the application recorder records no tracking")
-        if not stored_events:
-            return []
-        # Four plain arrays: psycopg sends them in binary, where an array of the
-        # library's composite type is formatted as text in Python, field by field.
-        columns = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            curs.execute(self._append, columns, prepare=True)
-            return [row["appended"] for row in curs.fetchall()]
 
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
         """The global position of each stored version of one aggregate."""
@@ -152,14 +193,14 @@ class LedgerSQLiteRecorder(SQLiteApplicationRecorder):
         )
 
     def construct_create_table_statements(self) -> list[str]:
-        statements = super().construct_create_table_statements()
-        for operation in ("UPDATE", "DELETE"):
-            statements.append(
-                f"CREATE TRIGGER IF NOT EXISTS {self.events_table_name}_no_{operation.lower()} "
-                f"BEFORE {operation} ON {self.events_table_name} "
-                f"BEGIN SELECT RAISE(ABORT, '{APPEND_ONLY_MESSAGE}: {operation} refused'); END"
-            )
-        return statements
+        return [
+            *super().construct_create_table_statements(),
+            *sqlite_append_only_ddl(
+                self.events_table_name,
+                APPEND_ONLY_MESSAGE,
+                keys=(("rowid",), ("originator_id", "originator_version")),
+            ),
+        ]
 
     def positions_of(self, originator_id: UUID) -> dict[int, int]:
         """The global position of each stored version of one aggregate."""

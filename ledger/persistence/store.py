@@ -165,6 +165,7 @@ class Store(ABC):
     types: ColumnTypes
     events_table: str
     id_column: str
+    create_tables: bool = True
 
     # --- parameters -----------------------------------------------------------
     @abstractmethod
@@ -213,6 +214,11 @@ class Store(ABC):
             raise StoreUnavailableError(f"the read models are unavailable: {e}") from e
 
     def create(self, statements: Sequence[str]) -> None:
+        """Run DDL, unless the ledger was opened with the library's
+        ``CREATE_TABLE=false`` (a service role that may not create: the schema
+        is ``ledger db setup``'s)."""
+        if not self.create_tables:
+            return
         writer = self.writer()
         try:
             with writer.transaction() as cur:
@@ -514,21 +520,6 @@ class PostgresStore(Store):
                 self._pool = None
 
 
-def store_for(ledger: Any) -> Store:
-    """The store of a ``Ledger``'s own tables, from the ledger's own factory."""
-    datastore = ledger.factory.datastore
-    recorder = ledger.recorder
-    if hasattr(datastore, "schema"):
-        kwargs = {k: v for k, v in dict(datastore.pool.kwargs).items() if k != "row_factory"}
-        return PostgresStore(
-            kwargs,
-            schema=str(datastore.schema),
-            events_table=str(recorder.events_table_name),
-            channel=str(recorder.channel_name),
-        )
-    return SQLiteStore(str(datastore.pool.db_name), str(recorder.events_table_name))
-
-
 __all__ = [
     "STORE_ERRORS",
     "ColumnTypes",
@@ -541,5 +532,4 @@ __all__ = [
     "as_decimal",
     "as_time",
     "as_uuid",
-    "store_for",
 ]

@@ -4,6 +4,9 @@ Invariants owned here: each row equals the account aggregate replayed up to
 the row's ``position`` (the last event of that account): the row is changed
 by the aggregate's own event ``apply`` methods, run on a mirror of the row,
 so the balance is always the last event's ``balance_after``.
+
+Its queries (``get``, ``total``) take an open read cursor: the facade
+``ledger.projections.queries.ReadQueries`` opens it.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from ledger.aggregates import CustomerAccount
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur
+from ledger.aggregates import CustomerAccount, account_id_for
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import BalanceRow
 from ledger.values import SubscriptionPeriod
@@ -152,3 +155,21 @@ def balance_row(row: Sequence[Any]) -> BalanceRow:
         subscriptions=tuple(_periods_from_text(str(row[8]))),
         position=int(row[9]),
     )
+
+
+# --- queries ------------------------------------------------------------------
+
+
+def get(cur: Cur, store: Store, customer_id: str) -> BalanceRow | None:
+    """The balance row of one customer, if the account is known."""
+    row = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE account_id = %s",
+        (store.uuid(account_id_for(customer_id)),),
+    ).one()
+    return None if row is None else balance_row(row)
+
+
+def total(cur: Cur) -> int:
+    """The sum of every account's balance."""
+    row = cur.run(f"SELECT coalesce(sum(balance), 0) FROM {TABLE}").one()
+    return int(row[0]) if row else 0

@@ -50,7 +50,22 @@ class Lot:
 
 class LotsExhaustedError(RuntimeError):
     """More credits were taken than the lots hold: the events and the lots
-    disagree (the balance is never negative, so this is a bug)."""
+    disagree (the balance is never negative, so this is a bug, or a stored
+    value was changed). The summary read model adds the account and the
+    position of the event it could not apply."""
+
+    def __init__(
+        self, message: str, *, account_id: UUID | None = None, position: int | None = None
+    ) -> None:
+        where = []
+        if account_id is not None:
+            where.append(f"account {account_id}")
+        if position is not None:
+            where.append(f"event at position {position}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+        self.reason = message
+        self.account_id = account_id
+        self.position = position
 
 
 def consume(lots: Iterable[Lot], credits: int) -> list[tuple[int, int]]:

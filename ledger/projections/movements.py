@@ -6,22 +6,35 @@ Invariants owned here:
   position, so store order is row order and a row is never written twice;
 - the signed amount and the balance after are copied from the event; the
   sum of a customer's amounts is the customer's balance, and the last
-  ``balance_after`` equals it too (``ReadModels.reconcile`` checks both);
+  ``balance_after`` equals it too (``ledger.projections.reconcile`` checks both);
 - the actor is ``str(Actor)`` (``role:name``), never a token.
 
 Account events carry the account id, not the customer's: the model keeps
 its own ``rm_movement_accounts`` map (filled from ``Opened``), so it can be
 rebuilt alone.
+
+Its queries (``page``, ``totals``) take an open read cursor: the facade
+``ledger.projections.queries.ReadQueries`` opens it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
+from ledger.persistence.store import (
+    MAX_IN_LIST,
+    ColumnTypes,
+    Cur,
+    SQLiteStore,
+    Store,
+    as_time,
+    as_uuid,
+)
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import MovementRow
 
@@ -139,10 +152,69 @@ def movement_row(row: Sequence[Any]) -> MovementRow:
     )
 
 
-def monthly_totals(cur: Cur, *, sqlite: bool, months: int = 12) -> list[tuple[str, str, int]]:
+# --- queries ------------------------------------------------------------------
+
+
+def page(
+    cur: Cur,
+    store: Store,
+    *,
+    customer_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after_position: int = 0,
+    limit: int = 100,
+) -> list[MovementRow]:
+    """Movements in store order; ``since`` inclusive, ``until`` exclusive;
+    page on with ``after_position`` = the last row's position."""
+    conditions = ["position > %s"]
+    params: list[Any] = [after_position]
+    if customer_id is not None:
+        conditions.append("customer_id = %s")
+        params.append(customer_id)
+    if since is not None:
+        conditions.append("at >= %s")
+        params.append(store.time(since))
+    if until is not None:
+        conditions.append("at < %s")
+        params.append(store.time(until))
+    params.append(limit)
+    sql = (
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE {' AND '.join(conditions)} ORDER BY position LIMIT %s"
+    )
+    return [movement_row(r) for r in cur.run(sql, params).all()]
+
+
+@dataclass(frozen=True)
+class CustomerTotals:
+    """What one customer's movements add up to."""
+
+    amount: int  # the sum of the signed amounts
+    count: int
+    last_balance_after: int  # 0 without movements
+
+
+def totals(cur: Cur, customer_id: str) -> CustomerTotals:
+    summed = cur.run(
+        f"SELECT coalesce(sum(amount), 0), count(*) FROM {TABLE} WHERE customer_id = %s",
+        (customer_id,),
+    ).one()
+    last = cur.run(
+        f"SELECT balance_after FROM {TABLE} WHERE customer_id = %s ORDER BY position DESC LIMIT 1",
+        (customer_id,),
+    ).one()
+    return CustomerTotals(
+        amount=int(summed[0]) if summed else 0,
+        count=int(summed[1]) if summed else 0,
+        last_balance_after=int(last[0]) if last else 0,
+    )
+
+
+def monthly_totals(cur: Cur, store: Store, *, months: int = 12) -> list[tuple[str, str, int]]:
     """``(month "YYYY-MM" in UTC, kind, sum of amounts)`` of the last ``months``
     months that had movements, oldest first: finance's chart of credits sold
     and charged per month."""
+    sqlite = isinstance(store, SQLiteStore)
     month = "substr(at, 1, 7)" if sqlite else "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM')"
     rows = cur.run(
         f"SELECT {month} AS month, kind, sum(amount) FROM {TABLE} "

@@ -5,18 +5,19 @@ the row's ``position``: status, price, agreed price, revisions, charged,
 refunded and closing time are changed by the aggregate's own event
 ``apply`` methods, run on a mirror of the row; the opening fields are copied
 from ``RequestOpened``.
+
+Its query (``get``) takes an open read cursor: the facade
+``ledger.projections.queries.ReadQueries`` opens it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import RequestStatus, SupportRequest
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_time, as_uuid
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_time, as_uuid
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import RequestRow
 
@@ -29,26 +30,19 @@ COLUMNS = (
 R = SupportRequest
 
 
-@dataclass
 class _Request:
-    """The attributes of ``SupportRequest`` that its events' ``apply`` change,
-    and the opening fields."""
+    """Stands in for a ``SupportRequest`` while its events' ``apply`` run: the
+    fields of a ``RequestRow`` (``ledger.views.RequestState`` and the
+    position, the one definition of a request's state) as attributes, with
+    the status as the enum member (``apply`` compares with ``is``)."""
 
-    customer_id: str
-    category: str
-    subject: str
-    status: RequestStatus
-    price: int | None
-    agreed_price: int | None
-    charged: int | None
-    refunded: int
-    revisions: int
-    from_version: str | None
-    to_version: str | None
-    third_party: bool
-    opened_at: datetime
-    closed_at: datetime | None
     position: int
+
+    def __init__(self, row: RequestRow) -> None:
+        self.__dict__.update(vars(row), status=RequestStatus(row.status))
+
+    def row(self) -> RequestRow:
+        return RequestRow(**{**vars(self), "status": self.__dict__["status"].value})
 
 
 class Requests(ReadModel):
@@ -86,11 +80,12 @@ class Requests(ReadModel):
         requests = self._load(cur, {e.originator_id for _, e in events} - opened)
         for position, event in events:
             if isinstance(event, R.RequestOpened):
-                request = requests[event.originator_id] = _opened(event)
+                request = requests[event.originator_id] = _Request(_opened(event))
             else:
                 request = requests[event.originator_id]
                 event.apply(request)  # the aggregate's own change of state
             request.position = position
+        rows = [request.row() for request in requests.values()]
         s = self.store
         cur.many(
             f"INSERT INTO {TABLE} ({COLUMNS}) VALUES "
@@ -102,11 +97,11 @@ class Requests(ReadModel):
             "position = excluded.position",
             [
                 (
-                    s.uuid(request_id),
+                    s.uuid(r.request_id),
                     r.customer_id,
                     r.category,
                     r.subject,
-                    r.status.value,
+                    r.status,
                     r.price,
                     r.agreed_price,
                     r.charged,
@@ -119,7 +114,7 @@ class Requests(ReadModel):
                     s.time(r.closed_at),
                     r.position,
                 )
-                for request_id, r in requests.items()
+                for r in rows
             ],
         )
 
@@ -131,32 +126,17 @@ class Requests(ReadModel):
                 "request_id", [self.store.uuid(r) for r in ids[i : i + MAX_IN_LIST]]
             )
             for row in cur.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE {condition}", params).all():
-                found[as_uuid(row[0])] = _Request(
-                    customer_id=str(row[1]),
-                    category=str(row[2]),
-                    subject=str(row[3]),
-                    status=RequestStatus(row[4]),  # the enum member: ``apply`` uses ``is``
-                    price=row[5],
-                    agreed_price=row[6],
-                    charged=row[7],
-                    refunded=int(row[8]),
-                    revisions=int(row[9]),
-                    from_version=row[10],
-                    to_version=row[11],
-                    third_party=bool(row[12]),
-                    opened_at=as_time(row[13]),
-                    closed_at=None if row[14] is None else as_time(row[14]),
-                    position=int(row[15]),
-                )
+                found[as_uuid(row[0])] = _Request(request_row(row))
         return found
 
 
-def _opened(event: Any) -> _Request:
-    return _Request(
+def _opened(event: Any) -> RequestRow:
+    return RequestRow(
+        request_id=event.originator_id,
         customer_id=event.customer_id,
         category=str(getattr(event.category, "value", event.category)),
         subject=event.subject,
-        status=RequestStatus.OPEN,
+        status=RequestStatus.OPEN.value,
         price=event.price,
         agreed_price=None,
         charged=None,
@@ -191,3 +171,14 @@ def request_row(row: Sequence[Any]) -> RequestRow:
         closed_at=None if row[14] is None else as_time(row[14]),
         position=int(row[15]),
     )
+
+
+# --- queries ------------------------------------------------------------------
+
+
+def get(cur: Cur, store: Store, request_id: UUID) -> RequestRow | None:
+    """The row of one support request, if it is known."""
+    row = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE request_id = %s", (store.uuid(request_id),)
+    ).one()
+    return None if row is None else request_row(row)

@@ -22,7 +22,16 @@ Invariants owned here:
   costs nothing while another worker does the work;
 - everything that loops or waits is bounded: the poll interval (LISTEN /
   NOTIFY wakes it sooner on PostgreSQL), the back-off after an error, the
-  wait for a lock.
+  wait for a lock;
+- only the store's errors (``RETRYABLE``: the database down, locked or
+  unreachable) are retried without end, with the capped back-off. Anything
+  else (a read model that cannot apply an event: a programming error, an
+  event its rules cannot take) is a ``ProjectionFailedError``: the batch is
+  read again one event at a time, so the failure names the one event, and
+  after ``MAX_ATTEMPTS`` failures in a row at it the worker logs an error
+  naming the read model, the position and the error, keeps it in
+  ``failure`` and stops (``/readyz`` then answers 503 with it, ``ledger
+  project`` exits non-zero).
 """
 
 from __future__ import annotations
@@ -35,8 +44,9 @@ from typing import Any
 
 import psycopg
 
-from ledger.persistence.store import PostgresStore, Store, Writer
-from ledger.projections.base import ReadModel, move_tracking, tracking_positions
+from ledger.errors import ProjectionFailedError, StoreUnavailableError
+from ledger.persistence.store import STORE_ERRORS, PostgresStore, Store, Writer
+from ledger.projections.base import Positioned, ReadModel, move_tracking, tracking_positions
 
 log = logging.getLogger("ledger.projections")
 
@@ -44,6 +54,11 @@ SQLITE_POLL_S = 0.1
 POSTGRES_POLL_S = 1.0
 LOCK_RETRY_S = 1.0
 MAX_BACKOFF_S = 5.0
+#: Failures in a row at the same event before the worker stops: an error
+#: that is not the store's does not go away by retrying.
+MAX_ATTEMPTS = 3
+#: The errors of a store that is down, locked or unreachable: retried without end.
+RETRYABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, StoreUnavailableError)
 
 
 class _MovedElsewhere(Exception):
@@ -75,6 +90,12 @@ class Worker:
         self._writer: Writer | None = None
         self._locks = store.locks()
         self.last_error: BaseException | None = None
+        #: Why the worker stopped, once it has (``run``).
+        self.failure: ProjectionFailedError | None = None
+        # After a failure, positions up to here are read one event at a time.
+        self._suspect_until = 0
+        self._failed_at: tuple[str, int | None] | None = None
+        self._attempts = 0
 
     # --- one batch ------------------------------------------------------------
 
@@ -98,16 +119,17 @@ class Worker:
         if not behind:
             return 0
         start = min(positions[m.name] for m in behind)
+        if start < self._suspect_until:
+            limit = 1  # after a failure: one event at a time, to name the one that fails
         topics = sorted({topic for m in behind for topic in m.topics()})
         notes = self.ledger.recorder.select_notifications(
             start + 1, limit, stop=stop, topics=topics
         )
         # Fewer than asked: nothing else up to ``stop`` concerns these models.
         end = notes[-1].id if len(notes) == limit else stop
-        mapper = self.ledger.mapper
-        decoded = [(n.id, mapper.to_domain_event(n)) for n in notes]
         applied: list[int] = []
         try:
+            decoded = self._decode(notes, behind)
             with self.writer().transaction() as cur:
                 for model in behind:
                     old = positions[model.name]
@@ -117,16 +139,32 @@ class Worker:
                     mine = [(p, e) for p, e in decoded if p > old and type(e) in types]
                     if not move_tracking(cur, model.name, old, end):
                         raise _MovedElsewhere(model.name)
-                    model.apply(cur, mine)
+                    _apply(model, cur, mine)
                     applied.append(len(mine))
         except _MovedElsewhere as moved:
             # Nothing of this batch was written: read the positions again.
             log.info("read model %s moved by another worker; re-reading", moved)
             return len(notes)
+        except ProjectionFailedError:
+            self._suspect_until = max(self._suspect_until, end)
+            raise
         if self.on_batch is not None:
             for count in applied:
                 self.on_batch(end, count)
         return len(notes)
+
+    def _decode(self, notes: Sequence[Any], behind: Sequence[ReadModel]) -> list[Positioned]:
+        mapper = self.ledger.mapper
+        decoded: list[Positioned] = []
+        for note in notes:
+            try:
+                decoded.append((note.id, mapper.to_domain_event(note)))
+            except RETRYABLE:
+                raise
+            except Exception as e:  # a stored event no read model can read
+                names = ", ".join(m.name for m in behind)
+                raise ProjectionFailedError(names, note.id, _describe(e)) from e
+        return decoded
 
     def catch_up(
         self,
@@ -160,7 +198,17 @@ class Worker:
 
     def _follow(self) -> int:
         """One step of each follower whose lock this worker holds."""
-        return sum(step() for name, step in self.followers.items() if name in self.held)
+        done = 0
+        for name, step in self.followers.items():
+            if name not in self.held:
+                continue
+            try:
+                done += step()
+            except RETRYABLE:
+                raise
+            except Exception as e:
+                raise ProjectionFailedError(name, None, _describe(e)) from e
+        return done
 
     @property
     def _lock_count(self) -> int:
@@ -181,13 +229,14 @@ class Worker:
     # --- the loop ---------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Process until ``stop`` is set; survive store outages with back-off."""
+        """Process until ``stop`` is set; survive store outages with back-off;
+        stop, with ``failure`` set, on an event a read model cannot apply."""
         backoff = 0.0
         listener: psycopg.Connection[Any] | None = None
         next_lock_try = 0.0
         held: list[ReadModel] = []
         try:
-            while not stop.is_set():
+            while not stop.is_set() and self.failure is None:
                 try:
                     if time.monotonic() >= next_lock_try and len(self.held) < self._lock_count:
                         held = self.acquire()
@@ -203,11 +252,14 @@ class Worker:
                     read += self._follow()
                     backoff = 0.0
                     self.last_error = None
+                    self._failed_at, self._attempts = None, 0
                     if read == 0:
                         self._idle(stop, listener)
                 except Exception as e:
                     self.last_error = e
                     backoff = min(max(backoff * 2, 0.1), MAX_BACKOFF_S)
+                    if not isinstance(e, RETRYABLE) and self._gives_up(e, held):
+                        return
                     log.warning("read model worker: %s; retrying in %.1f s", e, backoff)
                     _close(listener)
                     listener = None
@@ -218,6 +270,21 @@ class Worker:
         finally:
             _close(listener)
             self._drop_connections()
+
+    def _gives_up(self, error: Exception, held: Sequence[ReadModel]) -> bool:
+        """Count a failure that is not the store's; set ``failure`` and say so
+        once it happened ``MAX_ATTEMPTS`` times in a row at the same event."""
+        if not isinstance(error, ProjectionFailedError):  # outside any read model's apply
+            names = ", ".join(m.name for m in held) or "read models"
+            error = ProjectionFailedError(names, None, _describe(error))
+        at = (error.read_model, error.position)
+        self._attempts = self._attempts + 1 if at == self._failed_at else 1
+        self._failed_at = at
+        if self._attempts < MAX_ATTEMPTS:
+            return False
+        self.failure = error
+        log.error("read model worker stopped after %d attempts: %s", self._attempts, error.detail)
+        return True
 
     def _idle(self, stop: threading.Event, listener: psycopg.Connection[Any] | None) -> None:
         if listener is None:
@@ -237,6 +304,22 @@ class Worker:
 
     def close(self) -> None:
         self._drop_connections()
+
+
+def _apply(model: ReadModel, cur: Any, events: Sequence[Positioned]) -> None:
+    """``model.apply``; an error that is not the store's names the model, and
+    the event when the batch is one event."""
+    try:
+        model.apply(cur, events)
+    except RETRYABLE:
+        raise
+    except Exception as e:
+        position = events[0][0] if len(events) == 1 else None
+        raise ProjectionFailedError(model.name, position, _describe(e)) from e
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
 
 
 def _close(conn: psycopg.Connection[Any] | None) -> None:

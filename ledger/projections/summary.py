@@ -8,7 +8,12 @@ Invariants owned here:
 - the lots (``rm_summary_lots``) hold, per account, the credits still
   outstanding, so their remaining credits sum to ``credits_outstanding``;
   the liability in USD values them first-in first-out by the rule written in
-  ``ledger.projections.fifo``.
+  ``ledger.projections.fifo``; a charge, a negative adjustment or a refund
+  the lots cannot cover raises ``LotsExhaustedError`` naming the account and
+  the event's position (the events and the lots disagree).
+
+Its queries (``get``, ``read_lots``, ``remaining``) take an open read cursor:
+the facade ``ledger.projections.queries.ReadQueries`` opens it.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, as_decimal, as_uuid
+from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_decimal, as_uuid
 from ledger.projections import fifo
-from ledger.projections.base import Positioned, ReadModel
-from ledger.projections.fifo import Lot
+from ledger.projections.base import TRACKING_TABLE, Positioned, ReadModel
+from ledger.projections.fifo import Lot, LotsExhaustedError
+from ledger.projections.rows import SummaryRow
 
 TABLE = "rm_summary"
 LOTS = "rm_summary_lots"
@@ -76,31 +82,36 @@ class Summary(ReadModel):
             changed_lots.add(position)
 
         for position, e in events:
-            if isinstance(e, A.CreditsPurchased):
-                totals[0] += e.amount
-                totals[1] += e.amount_usd
-                open_lot(position, e.originator_id, e.amount, e.amount_usd)
-            elif isinstance(e, A.BalanceAdjusted):
-                totals[4] += e.amount
-                if e.amount > 0:
-                    open_lot(position, e.originator_id, e.amount, Decimal(0))
-                else:
+            try:
+                if isinstance(e, A.CreditsPurchased):
+                    totals[0] += e.amount
+                    totals[1] += e.amount_usd
+                    open_lot(position, e.originator_id, e.amount, e.amount_usd)
+                elif isinstance(e, A.BalanceAdjusted):
+                    totals[4] += e.amount
+                    if e.amount > 0:
+                        open_lot(position, e.originator_id, e.amount, Decimal(0))
+                    else:
+                        used = fifo.consume(by_account[e.originator_id], -e.amount)
+                        changed_lots.update(lot for lot, _ in used)
+                elif isinstance(e, A.CreditsCharged):
+                    totals[2] -= e.amount
                     used = fifo.consume(by_account[e.originator_id], -e.amount)
                     changed_lots.update(lot for lot, _ in used)
-            elif isinstance(e, A.CreditsCharged):
-                totals[2] -= e.amount
-                used = fifo.consume(by_account[e.originator_id], -e.amount)
-                changed_lots.update(lot for lot, _ in used)
-                per_request = taken.setdefault(e.request_id, {})
-                for lot_id, credits in used:
-                    per_request[lot_id] = per_request.get(lot_id, 0) + credits
-                changed_taken.add(e.request_id)
-            elif isinstance(e, A.CreditsRefunded):
-                totals[3] += e.amount
-                before = taken.get(e.request_id, {})
-                taken[e.request_id] = fifo.restore(lots, before, e.amount)
-                changed_lots.update(before)
-                changed_taken.add(e.request_id)
+                    per_request = taken.setdefault(e.request_id, {})
+                    for lot_id, credits in used:
+                        per_request[lot_id] = per_request.get(lot_id, 0) + credits
+                    changed_taken.add(e.request_id)
+                elif isinstance(e, A.CreditsRefunded):
+                    totals[3] += e.amount
+                    before = taken.get(e.request_id, {})
+                    taken[e.request_id] = fifo.restore(lots, before, e.amount)
+                    changed_lots.update(before)
+                    changed_taken.add(e.request_id)
+            except LotsExhaustedError as error:
+                raise LotsExhaustedError(
+                    str(error), account_id=e.originator_id, position=position
+                ) from error
         self._write(cur, totals, [lots[i] for i in sorted(changed_lots)], taken, changed_taken)
 
     def _load_totals(self, cur: Cur) -> list[Any]:
@@ -192,3 +203,40 @@ def _lot(row: Sequence[Any]) -> Lot:
 def read_lots(cur: Cur) -> list[Lot]:
     sql = f"SELECT {LOT_COLUMNS} FROM {LOTS} WHERE remaining > 0 ORDER BY lot"
     return [_lot(row) for row in cur.run(sql).all()]
+
+
+def remaining(cur: Cur, store: Store, account_id: UUID) -> int:
+    """The credits left in one account's lots (its balance, when they agree)."""
+    row = cur.run(
+        f"SELECT coalesce(sum(remaining), 0) FROM {LOTS} WHERE account_id = %s",
+        (store.uuid(account_id),),
+    ).one()
+    return int(row[0]) if row else 0
+
+
+def get(cur: Cur) -> SummaryRow:
+    """Finance's totals and the FIFO liability; read it in one snapshot
+    (``Store.reading()``), so the counters and the lots agree."""
+    row = cur.run(
+        "SELECT credits_sold, usd_received, credits_charged, credits_refunded, "
+        f"credits_adjusted FROM {TABLE} WHERE id = 1"
+    ).one()
+    position_row = cur.run(
+        f"SELECT position FROM {TRACKING_TABLE} WHERE read_model = %s", (Summary.name,)
+    ).one()
+    lots = read_lots(cur)
+    sold, usd, charged, refunded, adjusted = (
+        (int(row[0]), as_decimal(row[1]), int(row[2]), int(row[3]), int(row[4]))
+        if row
+        else (0, Decimal(0), 0, 0, 0)
+    )
+    return SummaryRow(
+        credits_sold=sold,
+        usd_received=usd.quantize(fifo.CENT),
+        credits_charged=charged,
+        credits_refunded=refunded,
+        credits_adjusted=adjusted,
+        credits_outstanding=sold - charged + refunded + adjusted,
+        liability_usd=fifo.liability(lots),
+        position=int(position_row[0]) if position_row else 0,
+    )

@@ -446,11 +446,11 @@ def test_support_hours_for_any_role(api: Api) -> None:
 
 def test_health_readiness_and_metrics(api: Api) -> None:
     assert api.ok(api.get(None, "/healthz"))["status"] == "ok"
-    ready = api.ok(api.get(None, "/readyz"))
+    ready = api.ok(api.get("admin", "/readyz"))
     assert ready["position"] >= 0
     assert {"balances", "movements", "requests", "summary"} <= set(ready["lag"])
     api.get("helpdesk", "/v1/support-hours")
-    metrics = api.get(None, "/metrics")
+    metrics = api.get("admin", "/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain")
     text = metrics.text
     assert 'ledger_http_requests_total{method="GET",route="/v1/support-hours",status="200"}' in text

@@ -55,7 +55,7 @@ def test_a_read_model_that_does_not_catch_up_answers_503(idle_api: Api) -> None:
     )
     assert as_of.status_code == 200 and as_of.json()["balance"] == 80
     # Readiness reports the lag.
-    ready = idle_api.ok(idle_api.get(None, "/readyz"))
+    ready = idle_api.ok(idle_api.get("admin", "/readyz"))
     assert max(ready["lag"].values()) > 0
 
 
@@ -164,7 +164,7 @@ def test_readiness_is_503_when_the_store_is_unreachable(
             assert ready.status_code == 503
             assert ready.json()["type"].endswith("/store-unavailable")
             assert client.get("/healthz").status_code == 200
-            metrics = client.get("/metrics")
+            metrics = client.get("/metrics", headers=auth("admin"))
             assert metrics.status_code == 200 and "ledger_events_appended" not in metrics.text
     finally:
         ledger.close()

@@ -18,7 +18,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-STORY_KEYS = "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1"
+STORY_KEYS = (
+    "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1,admin:di:ad-secret-1"
+)
 STORY_SECRET = "story-only-secret-change-me-0123456789"
 START_TIMEOUT_S = 30
 STORY_TIMEOUT_S = 60
@@ -51,7 +53,10 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def _server(tmp_path: Path, port: int, *args: str, **env: str) -> Iterator[Path]:
-    """A running ``ledger serve``; yields the file its output goes to."""
+    """A running ``ledger serve``; yields the file its output goes to. Outside
+    the embedded mode (which makes its own), it is given a secret key."""
+    if "--embedded" not in args:
+        env.setdefault("LEDGER_SECRET_KEY", STORY_SECRET)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -116,7 +121,7 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         served = log.read_text()
     # One JSON line per request, never a token.
     assert '"route": "/v1/requests/{request_id}/charge"' in served
-    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1"):
+    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1", "ad-secret-1"):
         assert token not in served
 
 
@@ -170,3 +175,47 @@ def test_serve_refuses_to_start_with_one_line_naming_the_variable(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and variable in lines[0], result.stderr
     assert "abcdefgh12" not in result.stderr
+
+
+def test_the_served_api_cuts_a_client_that_trickles_its_headers(tmp_path: Path) -> None:
+    """``ledger serve`` runs uvicorn with the API's protocol and its read
+    deadline from ``LEDGER_REQUEST_READ_TIMEOUT_S``."""
+    port = _free_port()
+    with (
+        _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS, LEDGER_REQUEST_READ_TIMEOUT_S="1"),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as slow,
+    ):
+        began = time.monotonic()
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        answer = slow.recv(65536)
+        # Before: no answer; the connection stayed open as long as the client liked.
+        assert answer.startswith(b"HTTP/1.1 408 "), answer
+        assert 0.9 <= time.monotonic() - began < 5
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
+
+
+def test_embedded_mode_writes_the_keys_to_a_private_file(tmp_path: Path) -> None:
+    port = _free_port()
+    keys = tmp_path / "var" / "keys"
+    with _server(tmp_path, port, "--embedded", "--keys-file", str(keys)) as log:
+        printed = log.read_text()
+    assert f"The keys are also in {keys}" in printed
+    assert keys.stat().st_mode & 0o777 == 0o600
+    written = keys.read_text()
+    assert written.startswith("LEDGER_API_KEYS=")
+    for role in ("helpdesk", "specialist", "finance", "admin"):
+        token = re.search(rf"^\s+{role}\s+(\S{{20,}})$", printed, flags=re.M)
+        assert token is not None and f"{role}:{token.group(1)}" in written
+
+
+def test_embedded_mode_generates_a_secret_key_once_into_var(tmp_path: Path) -> None:
+    port = _free_port()
+    with _server(tmp_path, port, "--embedded") as log:
+        assert "LEDGER_SECRET_KEY was unset: generated one into var/secret_key" in log.read_text()
+    secret = tmp_path / "var" / "secret_key"
+    assert len(secret.read_text().strip()) >= 32
+    assert secret.stat().st_mode & 0o777 == 0o600
+    first = secret.read_text()
+    with _server(tmp_path, _free_port(), "--embedded") as log:
+        assert "generated one" not in log.read_text()  # kept: sessions survive a restart
+    assert secret.read_text() == first

@@ -18,7 +18,8 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from ledger.aggregates import CustomerAccount, SupportRequest, account_id_for
-from ledger.application import Charged, Ledger
+from ledger.application import Ledger
+from ledger.commands.results import ChargeResult
 from ledger.errors import (
     AlreadyChargedError,
     ConcurrencyConflictError,
@@ -226,9 +227,9 @@ def test_two_ledgers_charging_one_request_at_once_charge_it_once(
     for thread in threads:
         thread.join(timeout=TIMEOUT_S)
 
-    assert sorted(type(r).__name__ for r in results) == ["AlreadyChargedError", "Charged"]
+    assert sorted(type(r).__name__ for r in results) == ["AlreadyChargedError", "ChargeResult"]
     assert len(conflicts) == 1  # the loser's append was refused, then it decided again
-    [charged] = [r for r in results if isinstance(r, Charged)]
+    [charged] = [r for r in results if isinstance(r, ChargeResult)]
     assert (charged.charged, charged.balance) == (PRICE, BALANCE - PRICE)
     assert first.get_account(customer_id).balance == BALANCE - PRICE
     assert movement_sum(first, customer_id) == BALANCE - PRICE
@@ -260,7 +261,7 @@ def test_two_ledgers_paying_one_invoice_at_once_add_its_credits_once(
 
     assert sorted(type(r).__name__ for r in results) == [
         "InvoiceAlreadyPaidError",
-        "InvoiceSettled",
+        "InvoiceChangeResult",
     ]
     assert len(conflicts) == 1
     assert first.get_account(customer_id).balance == 160 == movement_sum(first, customer_id)

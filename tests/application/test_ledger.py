@@ -13,17 +13,17 @@ from uuid import uuid4
 
 import pytest
 
-from ledger.application import (
-    AccountOpened,
-    BalanceChanged,
-    Charged,
-    InvoiceIssued,
-    InvoiceSettled,
-    Ledger,
-    Quoted,
-    Refunded,
-    RequestChanged,
-    SubscriptionRecorded,
+from ledger.application import Ledger
+from ledger.commands.results import (
+    AdjustBalanceResult,
+    ChargeResult,
+    InvoiceChangeResult,
+    IssueInvoiceResult,
+    OpenAccountResult,
+    QuoteResult,
+    RecordSubscriptionResult,
+    RefundResult,
+    RequestChangeResult,
 )
 from ledger.errors import (
     AccountAlreadyExistsError,
@@ -87,7 +87,7 @@ def test_open_account_answers_a_zero_balance_and_its_position(ledger: Ledger) ->
 
     opened = ledger.open_account(customer_id, "Acme Store", actor=HELPDESK)
 
-    assert opened == AccountOpened(customer_id, "Acme Store", 0, opened.position)
+    assert opened == OpenAccountResult(customer_id, "Acme Store", 0, opened.position)
     assert_positioned(ledger, opened, before)
     assert new_event_types(ledger, before) == ["Opened"]
 
@@ -141,7 +141,7 @@ def test_issue_invoice_for_a_standard_package(ledger: Ledger) -> None:
 
     issued = ledger.issue_invoice(customer_id, package=320, actor=FINANCE)
 
-    assert issued == InvoiceIssued(
+    assert issued == IssueInvoiceResult(
         issued.invoice_id, customer_id, 320, Decimal("360.00"), "issued", issued.position
     )
     assert_positioned(ledger, issued, before)
@@ -200,7 +200,7 @@ def test_paying_an_invoice_stores_the_payment_and_the_credits_in_one_append(
 
     paid = ledger.pay_invoice(invoice.invoice_id, "bank-42", actor=FINANCE)
 
-    assert paid == InvoiceSettled(invoice.invoice_id, customer_id, "paid", 80, paid.position)
+    assert paid == InvoiceChangeResult(invoice.invoice_id, customer_id, "paid", 80, paid.position)
     assert_positioned(ledger, paid, before)
     assert sorted(new_event_types(ledger, before)) == ["CreditsPurchased", "InvoicePaid"]
     assert ledger.get_account(customer_id).purchased == 80
@@ -260,8 +260,8 @@ def test_adjustments_add_and_remove_credits(ledger: Ledger) -> None:
     added = ledger.adjust_balance(customer_id, 20, "Goodwill", actor=FINANCE)
     removed = ledger.adjust_balance(customer_id, -100, "Correction", actor=FINANCE)
 
-    assert added == BalanceChanged(customer_id, 100, added.position)
-    assert removed == BalanceChanged(customer_id, 0, removed.position)
+    assert added == AdjustBalanceResult(customer_id, 100, added.position)
+    assert removed == AdjustBalanceResult(customer_id, 0, removed.position)
     assert before < added.position < removed.position
     assert_positioned(ledger, removed, added.position)
     assert ledger.get_account(customer_id).adjusted == -80
@@ -297,7 +297,7 @@ def test_record_subscription_makes_it_active_on_its_days(ledger: Ledger, clock: 
         customer_id, today, today + timedelta(days=1), actor=FINANCE
     )
 
-    assert recorded == SubscriptionRecorded(
+    assert recorded == RecordSubscriptionResult(
         customer_id, today, today + timedelta(days=1), recorded.position
     )
     assert_positioned(ledger, recorded, before)
@@ -326,7 +326,7 @@ def test_open_request_answers_its_status_and_price(ledger: Ledger) -> None:
 
     opened = ledger.open_request(customer_id, "configuration", "helpdesk", "Taxes", actor=HELPDESK)
 
-    assert opened == RequestChanged(opened.request_id, "open", 10, opened.position)
+    assert opened == RequestChangeResult(opened.request_id, "open", 10, opened.position)
     assert_positioned(ledger, opened, before)
     assert ledger.get_request(opened.request_id).subject == "Taxes"
 
@@ -387,7 +387,7 @@ def test_charge_stores_the_answer_and_the_debit_in_one_append(ledger: Ledger) ->
 
     charged = ledger.charge(request_id, actor=SPECIALIST)
 
-    assert charged == Charged(request_id, 20, 80, charged.position)
+    assert charged == ChargeResult(request_id, 20, 80, charged.position)
     assert_positioned(ledger, charged, before)
     assert sorted(new_event_types(ledger, before)) == ["AnswerCharged", "CreditsCharged"]
     assert ledger.get_request(request_id).charged == 20
@@ -504,6 +504,18 @@ def test_subscription_day_is_evaluated_in_the_calendar_time_zone(
         ledger.charge(ends, actor=SPECIALIST)
 
 
+def test_today_is_the_date_in_the_calendar_time_zone(
+    make_ledger: LedgerFactory, clock: Clock
+) -> None:
+    ledger = make_ledger(support_hours="Mon-Sun 00:00-24:00 Europe/Samara")
+
+    # 21:30 UTC on Sunday 1 March is already Monday 2 March in Samara.
+    clock.now = datetime(2026, 3, 1, 21, 30, tzinfo=UTC)
+    assert ledger.today() == date(2026, 3, 2)
+    clock.now = datetime(2026, 3, 1, 19, 59, tzinfo=UTC)
+    assert ledger.today() == date(2026, 3, 1)
+
+
 # --- quotes, revisions, acceptance -------------------------------------------
 
 
@@ -518,14 +530,14 @@ def test_pre_quote_quote_with_surcharge_accept_then_charge(ledger: Ledger) -> No
 
     before = ledger.position()
     quoted = ledger.quote(request_id, 30, 5, actor=SPECIALIST)
-    assert quoted == Quoted(request_id, "quoted", 30, 5, 35, quoted.position)
+    assert quoted == QuoteResult(request_id, "quoted", 30, 5, 35, quoted.position)
     assert_positioned(ledger, quoted, before)
     with refused(ledger, QuoteAwaitingAcceptanceError) as error:
         ledger.charge(request_id, actor=SPECIALIST)
     assert error.value.price == 35
 
     accepted = ledger.accept_quote(request_id, actor=HELPDESK)
-    assert accepted == RequestChanged(request_id, "open", 35, accepted.position)
+    assert accepted == RequestChangeResult(request_id, "open", 35, accepted.position)
     assert ledger.get_request(request_id).agreed_price == 35
     assert ledger.charge(request_id, actor=SPECIALIST).balance == 65
 
@@ -569,7 +581,7 @@ def test_raised_agreed_price_needs_acceptance_again_before_the_charge(ledger: Le
 
     revised = ledger.revise_price(request_id, 45, "A migration is needed", actor=SPECIALIST)
 
-    assert revised == RequestChanged(request_id, "awaiting_acceptance", 45, revised.position)
+    assert revised == RequestChangeResult(request_id, "awaiting_acceptance", 45, revised.position)
     assert_positioned(ledger, revised, before)
     with refused(ledger, QuoteAwaitingAcceptanceError):
         ledger.charge(request_id, actor=SPECIALIST)
@@ -683,7 +695,7 @@ def test_dispute_and_partial_refund_return_credits_in_one_append(ledger: Ledger)
     before = ledger.position()
     refunded = ledger.refund(request_id, 8, "Partly unsolved", actor=SPECIALIST)
 
-    assert refunded == Refunded(request_id, 8, 88, refunded.position)
+    assert refunded == RefundResult(request_id, 8, 88, refunded.position)
     assert_positioned(ledger, refunded, before)
     assert sorted(new_event_types(ledger, before)) == ["ChargeRefunded", "CreditsRefunded"]
     assert ledger.get_account(customer_id).refunded == 8

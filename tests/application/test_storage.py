@@ -28,6 +28,7 @@ from ledger.aggregates import (
 )
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
+from ledger.errors import LedgerCorruptionError
 from ledger.policy import Category
 from ledger.settings import LedgerSettings
 from ledger.values import Actor, Role, SubscriptionPeriod
@@ -234,6 +235,37 @@ def test_each_snapshot_holds_exactly_the_state_its_events_replay_to(
         for event in events[: snapshot.originator_version]:
             replayed = event.mutate(replayed)
         assert state(snapshot.mutate(None)) == state(replayed)
+
+
+def _forge_snapshot(ledger: Ledger, customer_id: str, version: int, balance: int) -> None:
+    """What an attacker with write access to the snapshots table does: a
+    snapshot of the account at ``version`` whose balance says ``balance``."""
+    account = ledger.repository.get(account_id_for(customer_id), version=version)
+    account.balance = balance
+    assert ledger.snapshots is not None
+    ledger.snapshots.put([CustomerAccount.Snapshot.take(account)])
+
+
+def test_a_forged_account_snapshot_is_refused_at_the_next_event_after_it(
+    make_ledger: LedgerFactory,
+) -> None:
+    ledger = make_ledger()
+    customer_id = funded_customer(ledger, 80)  # events 1 and 2
+    ledger.adjust_balance(customer_id, 5, "Goodwill", actor=FINANCE)  # event 3: 85
+    _forge_snapshot(ledger, customer_id, version=2, balance=100_000)
+
+    restarted = make_ledger()  # a new process: nothing cached
+    with pytest.raises(LedgerCorruptionError) as corrupted:
+        restarted.get_account(customer_id)
+    with pytest.raises(LedgerCorruptionError):
+        open_request(restarted, customer_id, "installation")
+
+    error = corrupted.value
+    assert (error.customer_id, error.version, error.what) == (customer_id, 3, "balance")
+    assert (error.expected, error.found) == (100_005, 85)
+    # The events themselves are intact: a replay of them alone still adds up.
+    at = restarted.clock()
+    assert restarted.get_account_as_of(customer_id, at).balance == 85
 
 
 @pytest.mark.postgres

@@ -12,7 +12,7 @@ import pytest
 
 from ledger.application import Ledger
 from ledger.audit.service import Audit
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import open_services
 from ledger.settings import LedgerSettings
 from ledger.values import Actor, Role
 
@@ -61,22 +61,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def story(database_url: str) -> Iterator[Story]:
-    ledger = open_ledger(LedgerSettings(database_url=database_url, support_hours="24/7"))
+    services = open_services(LedgerSettings(database_url=database_url, support_hours="24/7"))
     customer_id = f"cust-{uuid4().hex[:10]}"
-    request_id = tell_story(ledger, customer_id)
-    audit = Audit(ledger)
-    audit.catch_up()
-    yield Story(ledger, audit, database_url, customer_id, request_id)
-    ledger.close()
+    request_id = tell_story(services.ledger, customer_id)
+    services.audit.catch_up()
+    yield Story(services.ledger, services.audit, database_url, customer_id, request_id)
+    services.close()
 
 
 def tamper_sqlite(url: str, *statements: str, params: tuple[object, ...] = ()) -> None:
     """Change a SQLite store from outside, as someone with the file would:
-    drop the append-only triggers, then run the statements."""
+    drop every trigger (the append-only ones), then run the statements."""
     conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
     try:
-        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_update")
-        conn.execute("DROP TRIGGER IF EXISTS stored_events_no_delete")
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():
+            conn.execute(f'DROP TRIGGER "{name}"')
         for statement in statements:
             conn.execute(statement, params)
     finally:

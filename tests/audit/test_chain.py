@@ -14,9 +14,7 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from ledger.audit.chain import GENESIS, event_digest, next_link
-from ledger.audit.service import Audit
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import open_services
 from ledger.settings import LedgerSettings
 from tests.audit.conftest import Story, tamper_sqlite, tell_story
 
@@ -137,10 +135,10 @@ def _reorder(story: Story) -> int:
 def test_verify_names_the_first_position_and_kind_of_a_rewrite(
     fresh_postgres_url: str, tamper: Callable[[Story], int], kind: str
 ) -> None:
-    ledger = open_ledger(LedgerSettings(database_url=fresh_postgres_url, support_hours="24/7"))
+    services = open_services(LedgerSettings(database_url=fresh_postgres_url, support_hours="24/7"))
+    ledger, audit = services.ledger, services.audit
     customer_id = f"cust-{uuid4().hex[:8]}"
     request_id = tell_story(ledger, customer_id)
-    audit = Audit(ledger)
     audit.catch_up()
     story = Story(ledger, audit, fresh_postgres_url, customer_id, request_id)
     assert audit.verify().ok  # the untouched copy
@@ -151,7 +149,7 @@ def test_verify_names_the_first_position_and_kind_of_a_rewrite(
     assert not result.ok
     assert result.first_break is not None
     assert (result.first_break.position, result.first_break.kind) == (position, kind)
-    ledger.close()
+    services.close()
 
 
 def test_a_changed_event_is_found_on_sqlite_too(story: Story) -> None:
@@ -171,12 +169,12 @@ def test_a_changed_event_is_found_on_sqlite_too(story: Story) -> None:
 
 
 def test_verifying_100k_events_stays_within_a_fixed_memory_bound(database_url: str) -> None:
-    ledger = open_ledger(LedgerSettings(database_url=database_url, support_hours="24/7"))
+    services = open_services(LedgerSettings(database_url=database_url, support_hours="24/7"))
+    ledger, audit = services.ledger, services.audit
     topic = "ledger.aggregates.account:CustomerAccount.BalanceAdjusted"
     state = b'{"amount":1,"padding":"' + b"x" * 100 + b'"}'
     for _ in range(200):  # in batches of 500: one append of 100k events is no real load
         ledger.recorder.insert_events([StoredEvent(uuid4(), 1, topic, state) for _ in range(500)])
-    audit = Audit(ledger)
     audit.catch_up(batch=5_000)
 
     tracemalloc.start()
@@ -186,12 +184,13 @@ def test_verifying_100k_events_stays_within_a_fixed_memory_bound(database_url: s
 
     assert result.ok and result.checked == 100_000
     assert peak < 16 * 1024 * 1024, f"verification peaked at {peak / 2**20:.1f} MiB"
-    ledger.close()
+    services.close()
 
 
 def test_the_read_model_worker_keeps_the_chain_up_to_date(story: Story) -> None:
-    read_models = ReadModels(story.ledger)
-    read_models.start()
+    settings = LedgerSettings(database_url=story.url, support_hours="24/7")
+    services = open_services(settings, ledger=story.ledger)
+    services.projections.start()
     try:
         tell_story(story.ledger, f"cust-{uuid4().hex[:8]}")
         target = story.ledger.position()
@@ -199,8 +198,8 @@ def test_the_read_model_worker_keeps_the_chain_up_to_date(story: Story) -> None:
         while story.audit.head().position < target and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        read_models.close()
+        services.close()
 
     assert story.audit.head().position == target
-    assert read_models.lag()["chain"] == 0
+    assert services.projections.lag()["chain"] == 0
     assert story.audit.verify().ok

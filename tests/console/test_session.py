@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.console.session import COOKIE
 from api.console.signing import Signer
-from tests.api.conftest import TOKENS
+from tests.api.conftest import API_KEYS, TOKENS
 from tests.console.conftest import SECRET, Browser, settings_for
 
 
@@ -83,16 +84,13 @@ def test_removing_or_changing_the_key_ends_the_session(tmp_path: Path) -> None:
         person = Browser(first, "finance")
         cookie = person.client.cookies[COOKIE]
         assert person.get("/console/").status_code == 200
-    same = settings_for(db)
-    changed_token = settings_for(db).model_copy(
-        update={"api_keys": same.api_keys.replace(TOKENS["finance"], "finance-token-9999")}
-    )
-    removed = settings_for(db).model_copy(
-        update={"api_keys": ",".join(e for e in same.api_keys.split(",") if "finance" not in e)}
-    )
-    for settings, still in ((same, True), (changed_token, False), (removed, False)):
+    keys = API_KEYS
+    changed_token = keys.replace(TOKENS["finance"], "finance-token-9999")
+    removed = ",".join(e for e in keys.split(",") if "finance" not in e)
+    for api_keys, still in ((keys, True), (changed_token, False), (removed, False)):
+        settings = settings_for(db).model_copy(update={"api_keys": SecretStr(api_keys)})
         with TestClient(create_app(settings)) as restarted:
             visitor = TestClient(restarted.app)
             visitor.cookies.set(COOKIE, cookie)
             answer = visitor.get("/console/", follow_redirects=False)
-            assert (answer.status_code == 200) is still, settings.api_keys
+            assert (answer.status_code == 200) is still, api_keys

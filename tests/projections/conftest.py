@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import Services, open_ledger, open_services
+from ledger.projections import Projections
 from ledger.settings import LedgerSettings
 
 
@@ -36,17 +36,18 @@ def ledger(settings: LedgerSettings) -> Iterator[Ledger]:
 
 
 @pytest.fixture
-def read_models(ledger: Ledger) -> Iterator[ReadModels]:
-    read_models = ReadModels(ledger)
-    yield read_models
-    read_models.close()
+def services(settings: LedgerSettings, ledger: Ledger) -> Iterator[Services]:
+    """The store, audit and read models over ``ledger``, from ``ledger.bootstrap``."""
+    services = open_services(settings, ledger=ledger)
+    yield services
+    services.close()
 
 
-def dump(read_models: ReadModels) -> dict[str, Any]:
+def dump(projections: Projections) -> dict[str, Any]:
     """Every row of every read-model table, as comparable text."""
     tables: dict[str, Any] = {}
-    with read_models.store.reading() as cur:
-        for model in read_models.models:
+    with projections.store.reading() as cur:
+        for model in projections.models:
             for table in model.tables:
                 rows = cur.run(f"SELECT * FROM {table}").all()
                 tables[table] = sorted(tuple(str(v) for v in row) for row in rows)

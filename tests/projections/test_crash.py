@@ -12,7 +12,8 @@ from pathlib import Path
 
 from bench.rebuild import write_events
 from ledger.application import Ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import Services
+from ledger.projections import reconcile
 from tests.projections.conftest import dump
 
 EVENTS = 3000
@@ -40,7 +41,7 @@ def wait_until(condition: object, what: str) -> None:
 
 
 def test_a_killed_rebuild_resumes_exactly_once(
-    ledger: Ledger, read_models: ReadModels, database_url: str
+    ledger: Ledger, services: Services, database_url: str
 ) -> None:
     write_events(ledger, EVENTS)
     newest = ledger.position()
@@ -48,26 +49,27 @@ def test_a_killed_rebuild_resumes_exactly_once(
     rebuild = cli(database_url, 5, "rebuild")
     try:
         wait_until(
-            lambda: min(read_models.positions().values()) > newest // 5, "the rebuild to progress"
+            lambda: min(services.projections.positions().values()) > newest // 5,
+            "the rebuild to progress",
         )
         rebuild.send_signal(signal.SIGKILL)
         rebuild.wait(TIMEOUT_S)
     finally:
         if rebuild.poll() is None:
             rebuild.kill()
-    killed_at = read_models.positions()
+    killed_at = services.projections.positions()
     assert min(killed_at.values()) < newest, f"the rebuild finished before the kill: {killed_at}"
 
     project = cli(database_url, 500, "project")
     try:
-        wait_until(lambda: max(read_models.lag().values()) == 0, "the worker to catch up")
+        wait_until(lambda: max(services.projections.lag().values()) == 0, "the worker to catch up")
         project.send_signal(signal.SIGTERM)
         assert project.wait(TIMEOUT_S) == 0, project.stderr.read() if project.stderr else ""
     finally:
         if project.poll() is None:
             project.kill()
-    resumed = dump(read_models)
+    resumed = dump(services.projections)
 
-    read_models.rebuild()
-    assert dump(read_models) == resumed
-    assert read_models.reconcile() == []
+    services.projections.rebuild()
+    assert dump(services.projections) == resumed
+    assert reconcile(ledger, services.projections) == []

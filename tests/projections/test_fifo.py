@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from ledger.application import Ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import Services
 from ledger.projections.fifo import Lot, LotsExhaustedError, consume, liability, restore
 from tests.projections.story import FINANCE, HELPDESK, SPECIALIST
 
@@ -63,7 +63,7 @@ def test_taking_more_than_the_lots_hold_is_a_bug_not_a_rounding() -> None:
 
 
 def test_liability_with_mixed_packages_and_custom_prices(
-    ledger: Ledger, read_models: ReadModels
+    ledger: Ledger, services: Services
 ) -> None:
     def pay(customer: str, **kwargs: object) -> None:
         invoice = ledger.issue_invoice(customer, actor=FINANCE, **kwargs)  # type: ignore[arg-type]
@@ -88,8 +88,8 @@ def test_liability_with_mixed_packages_and_custom_prices(
     ledger.refund(first, 15, "partly", actor=SPECIALIST)  # type: ignore[arg-type]
     # back: 10 to the 1.125 lot (taken last), then 5 to the 2.00 lot
     ledger.adjust_balance("a", -12, "correction", actor=FINANCE)  # 5 @ 2.00, 7 @ 1.125
-    read_models.catch_up()
-    summary = read_models.summary()
+    services.projections.catch_up()
+    summary = services.queries.summary()
     # a: 0 @ 2.00, 153 @ 1.125, 5 @ 0 -> 172.125 ; b: 310 @ 1.125 -> 348.75
     assert summary.liability_usd == Decimal("520.88")
     assert summary.credits_outstanding == 158 + 310

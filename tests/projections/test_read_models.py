@@ -9,37 +9,35 @@ from typing import Any
 import pytest
 
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
+from ledger.bootstrap import Services, open_services
 from ledger.errors import StoreUnavailableError
 from ledger.persistence.store import SQLiteStore
-from ledger.projections import ReadModelBehindError, ReadModels, runner
+from ledger.projections import Projections, ReadModelBehindError, reconcile, runner
 from ledger.settings import LedgerSettings
 from ledger.values import SubscriptionPeriod
 from tests.projections.story import FINANCE, HELPDESK, tell
 
 
-def test_balances_follow_every_credit_movement(ledger: Ledger, read_models: ReadModels) -> None:
+def test_balances_follow_every_credit_movement(ledger: Ledger, services: Services) -> None:
     story = tell(ledger)
-    read_models.catch_up()
-    read_models.wait_for(story.last_position, timeout_s=0)
-    acme = read_models.balance("acme")
+    services.projections.catch_up()
+    services.projections.wait_for(story.last_position, timeout_s=0)
+    acme = services.queries.balance("acme")
     assert acme is not None
     assert (acme.name, acme.balance, acme.purchased, acme.charged) == ("Acme Ltd", 123, 180, 65)
     assert (acme.refunded, acme.adjusted) == (15, -7)
     assert acme.subscriptions == (SubscriptionPeriod(date(2026, 1, 1), date(2027, 1, 1)),)
     assert acme.position == story.last_position
-    bolt = read_models.balance("bolt")
+    bolt = services.queries.balance("bolt")
     assert bolt is not None
     assert (bolt.balance, bolt.purchased, bolt.charged, bolt.adjusted) == (115, 160, 60, 15)
-    assert read_models.balance("nobody") is None
+    assert services.queries.balance("nobody") is None
 
 
-def test_movements_are_the_audit_trail_in_store_order(
-    ledger: Ledger, read_models: ReadModels
-) -> None:
+def test_movements_are_the_audit_trail_in_store_order(ledger: Ledger, services: Services) -> None:
     story = tell(ledger)
-    read_models.catch_up()
-    rows = read_models.movements(customer_id="acme")
+    services.projections.catch_up()
+    rows = services.queries.movements(customer_id="acme")
     assert [(m.kind, m.amount, m.balance_after) for m in rows] == [
         ("purchase", 80, 80),
         ("purchase", 100, 180),
@@ -56,37 +54,37 @@ def test_movements_are_the_audit_trail_in_store_order(
     assert rows[4].request_id == story.requests["refunded"]
     assert (rows[4].actor, rows[4].reason) == ("specialist:ana", "partly")
     assert (rows[-1].actor, rows[-1].reason) == ("finance:finance-1", "correction")
-    everyone = read_models.movements(limit=1000)
+    everyone = services.queries.movements(limit=1000)
     assert len(everyone) == 13 and {m.customer_id for m in everyone} == {"acme", "bolt"}
 
 
-def test_movements_page_by_position_and_filter_by_time(
-    ledger: Ledger, read_models: ReadModels
-) -> None:
+def test_movements_page_by_position_and_filter_by_time(ledger: Ledger, services: Services) -> None:
     tell(ledger)
-    read_models.catch_up()
-    everyone = read_models.movements(limit=1000)
-    first = read_models.movements(limit=5)
-    second = read_models.movements(limit=5, after_position=first[-1].position)
+    services.projections.catch_up()
+    everyone = services.queries.movements(limit=1000)
+    first = services.queries.movements(limit=5)
+    second = services.queries.movements(limit=5, after_position=first[-1].position)
     assert first + second == everyone[:10]
-    assert list(read_models.iter_movements(chunk=4)) == everyone
-    assert list(read_models.iter_movements(customer_id="bolt", chunk=2)) == [
+    assert list(services.queries.iter_movements(chunk=4)) == everyone
+    assert list(services.queries.iter_movements(customer_id="bolt", chunk=2)) == [
         m for m in everyone if m.customer_id == "bolt"
     ]
     middle = everyone[6].at
-    assert read_models.movements(since=middle, limit=1000) == [
+    assert services.queries.movements(since=middle, limit=1000) == [
         m for m in everyone if m.at >= middle
     ]
-    assert read_models.movements(until=middle, limit=1000) == [m for m in everyone if m.at < middle]
-    assert read_models.movements(since=middle + timedelta(days=1)) == []
+    assert services.queries.movements(until=middle, limit=1000) == [
+        m for m in everyone if m.at < middle
+    ]
+    assert services.queries.movements(since=middle + timedelta(days=1)) == []
 
 
-def test_requests_show_status_price_and_money(ledger: Ledger, read_models: ReadModels) -> None:
+def test_requests_show_status_price_and_money(ledger: Ledger, services: Services) -> None:
     story = tell(ledger)
-    read_models.catch_up()
+    services.projections.catch_up()
 
     def row(key: str) -> tuple[object, ...]:
-        r = read_models.request(story.requests[key])
+        r = services.queries.request(story.requests[key])
         assert r is not None
         return (r.status, r.price, r.agreed_price, r.charged, r.refunded, r.revisions)
 
@@ -98,7 +96,7 @@ def test_requests_show_status_price_and_money(ledger: Ledger, read_models: ReadM
     assert row("cancelled") == ("cancelled", 10, None, None, 0, 0)
     assert row("referred") == ("referred", 20, None, None, 0, 0)
     assert row("free") == ("charged", 0, None, 0, 0, 0)
-    update = read_models.request(story.requests["update"])
+    update = services.queries.request(story.requests["update"])
     assert update is not None
     assert (update.category, update.from_version, update.to_version) == (
         "store_update",
@@ -111,19 +109,19 @@ def test_requests_show_status_price_and_money(ledger: Ledger, read_models: ReadM
         False,
     )
     assert update.closed_at is not None and update.closed_at >= update.opened_at
-    cancelled = read_models.request(story.requests["cancelled"])
+    cancelled = services.queries.request(story.requests["cancelled"])
     assert cancelled is not None and cancelled.closed_at is not None
     open_one = ledger.open_request("acme", "configuration", "helpdesk", "new", actor=HELPDESK)
-    read_models.catch_up()
-    still_open = read_models.request(open_one.request_id)
+    services.projections.catch_up()
+    still_open = services.queries.request(open_one.request_id)
     assert still_open is not None and still_open.closed_at is None
     assert still_open.position == open_one.position
 
 
-def test_summary_totals_and_fifo_liability(ledger: Ledger, read_models: ReadModels) -> None:
+def test_summary_totals_and_fifo_liability(ledger: Ledger, services: Services) -> None:
     story = tell(ledger)
-    read_models.catch_up()
-    summary = read_models.summary()
+    services.projections.catch_up()
+    summary = services.queries.summary()
     assert summary.credits_sold == 340  # the voided invoice is not sold
     assert summary.usd_received == Decimal("320.00")
     assert (summary.credits_charged, summary.credits_refunded) == (125, 15)
@@ -135,117 +133,114 @@ def test_summary_totals_and_fifo_liability(ledger: Ledger, read_models: ReadMode
     assert summary.position == story.last_position
 
 
-def test_read_models_run_in_the_background(ledger: Ledger, read_models: ReadModels) -> None:
-    read_models.start()
-    read_models.start()  # idempotent
+def test_read_models_run_in_the_background(ledger: Ledger, services: Services) -> None:
+    services.projections.start()
+    services.projections.start()  # idempotent
     try:
         story = tell(ledger)
-        read_models.wait_for(story.last_position, timeout_s=10)
-        balance = read_models.balance("acme")
+        services.projections.wait_for(story.last_position, timeout_s=10)
+        balance = services.queries.balance("acme")
         assert balance is not None and balance.balance == 123
-        lag = read_models.lag()
-        assert {name: lag[name] for name in read_models.names} == dict.fromkeys(
-            read_models.names, 0
+        lag = services.projections.lag()
+        assert {name: lag[name] for name in services.projections.names} == dict.fromkeys(
+            services.projections.names, 0
         )
     finally:
-        read_models.stop()
-        read_models.stop()
+        services.projections.stop()
+        services.projections.stop()
 
 
-def test_wait_for_times_out_when_the_runner_is_stopped(
-    ledger: Ledger, read_models: ReadModels
-) -> None:
-    read_models.wait_for(None, timeout_s=0)
+def test_wait_for_times_out_when_the_runner_is_stopped(ledger: Ledger, services: Services) -> None:
+    services.projections.wait_for(None, timeout_s=0)
     ledger.open_account("c1", "One", actor=HELPDESK)
     invoice = ledger.issue_invoice("c1", package=80, actor=FINANCE)
     paid = ledger.pay_invoice(invoice.invoice_id, "ref", actor=FINANCE)
     with pytest.raises(ReadModelBehindError) as raised:
-        read_models.wait_for(paid.position, timeout_s=0.2, names=["balances"])
+        services.projections.wait_for(paid.position, timeout_s=0.2, names=["balances"])
     assert (raised.value.read_model, raised.value.position, raised.value.processed) == (
         "balances",
         paid.position,
         0,
     )
-    assert read_models.lag()["balances"] == 4
-    read_models.start()
+    assert services.projections.lag()["balances"] == 4
+    services.projections.start()
     try:
-        read_models.wait_for(paid.position, timeout_s=10)
+        services.projections.wait_for(paid.position, timeout_s=10)
     finally:
-        read_models.stop()
+        services.projections.stop()
     # A position past the newest event is processed: no event lies in between.
-    read_models.wait_for(paid.position + 1000, timeout_s=0)
+    services.projections.wait_for(paid.position + 1000, timeout_s=0)
 
 
 def test_a_position_the_model_has_no_use_for_counts_as_processed(
-    ledger: Ledger, read_models: ReadModels
+    ledger: Ledger, services: Services
 ) -> None:
     ledger.open_account("c1", "One", actor=HELPDESK)
-    read_models.catch_up()
+    services.projections.catch_up()
     issued = ledger.issue_invoice("c1", package=80, actor=FINANCE)  # no read model uses it
     with pytest.raises(ReadModelBehindError):
-        read_models.wait_for(issued.position, timeout_s=0.1, names=["summary"])
-    read_models.catch_up()
-    read_models.wait_for(issued.position, timeout_s=0, names=["summary"])
-    assert read_models.positions()["summary"] == issued.position
+        services.projections.wait_for(issued.position, timeout_s=0.1, names=["summary"])
+    services.projections.catch_up()
+    services.projections.wait_for(issued.position, timeout_s=0, names=["summary"])
+    assert services.projections.positions()["summary"] == issued.position
 
 
-def test_rebuild_gives_the_same_rows(ledger: Ledger, read_models: ReadModels) -> None:
+def test_rebuild_gives_the_same_rows(ledger: Ledger, services: Services) -> None:
     from tests.projections.conftest import dump
 
     tell(ledger)
-    read_models.catch_up()
-    before = dump(read_models)
+    services.projections.catch_up()
+    before = dump(services.projections)
     seen: list[tuple[int, int]] = []
-    assert read_models.rebuild(progress=lambda done, total: seen.append((done, total))) > 0
-    assert dump(read_models) == before
+    assert services.projections.rebuild(progress=lambda done, total: seen.append((done, total))) > 0
+    assert dump(services.projections) == before
     assert seen[-1][0] == seen[-1][1] == ledger.position()
-    assert read_models.rebuild(["movements"]) > 0
-    assert dump(read_models) == before
-    assert read_models.reconcile() == []
+    assert services.projections.rebuild(["movements"]) > 0
+    assert dump(services.projections) == before
+    assert reconcile(ledger, services.projections) == []
 
 
 def test_rebuild_while_running_pauses_and_resumes_the_runner(
-    ledger: Ledger, read_models: ReadModels
+    ledger: Ledger, services: Services
 ) -> None:
     story = tell(ledger)
-    read_models.start()
+    services.projections.start()
     try:
-        read_models.wait_for(story.last_position, timeout_s=10)
-        assert read_models.rebuild(["summary"]) > 0
+        services.projections.wait_for(story.last_position, timeout_s=10)
+        assert services.projections.rebuild(["summary"]) > 0
         later = ledger.adjust_balance("bolt", 1, "rounding", actor=FINANCE)
-        read_models.wait_for(later.position, timeout_s=10)
-        assert read_models.summary().credits_adjusted == 9
+        services.projections.wait_for(later.position, timeout_s=10)
+        assert services.queries.summary().credits_adjusted == 9
     finally:
-        read_models.stop()
+        services.projections.stop()
 
 
 @pytest.mark.postgres
 def test_gaps_left_by_rolled_back_writes_are_passed_over(fresh_postgres_url: str) -> None:
-    ledger = open_ledger(LedgerSettings(database_url=fresh_postgres_url, support_hours="24/7"))
-    read_models = ReadModels(ledger)
+    services = open_services(LedgerSettings(database_url=fresh_postgres_url, support_hours="24/7"))
+    ledger = services.ledger
     try:
         ledger.open_account("c1", "One", actor=HELPDESK)
-        read_models.catch_up()
-        burned = burn_positions(read_models, 5)
+        services.projections.catch_up()
+        burned = burn_positions(services.projections, 5)
         adjusted = ledger.adjust_balance("c1", 3, "goodwill", actor=FINANCE)
         assert adjusted.position == burned + 1
-        read_models.wait_for(burned, timeout_s=0)  # nothing was ever stored there
+        services.projections.wait_for(burned, timeout_s=0)  # nothing was ever stored there
         with pytest.raises(ReadModelBehindError):
-            read_models.wait_for(adjusted.position, timeout_s=0.05)
-        read_models.catch_up()
-        read_models.wait_for(adjusted.position, timeout_s=0)
-        balance = read_models.balance("c1")
+            services.projections.wait_for(adjusted.position, timeout_s=0.05)
+        services.projections.catch_up()
+        services.projections.wait_for(adjusted.position, timeout_s=0)
+        balance = services.queries.balance("c1")
         assert balance is not None
         assert (balance.balance, balance.position) == (3, adjusted.position)
     finally:
-        read_models.close()
-        ledger.close()
+        services.close()
 
 
-def burn_positions(read_models: ReadModels, count: int) -> int:
+def burn_positions(projections: Projections, count: int) -> int:
     """Take positions as writes that roll back do: the store's ids get a gap.
     (SQLite reuses a rolled-back rowid, so only PostgreSQL has gaps.)"""
-    writer = read_models.store.writer()
+    writer = projections.store.writer()
     try:
         with writer.transaction() as cur:
             for _ in range(count):
@@ -263,12 +258,12 @@ def test_a_read_when_the_store_is_unreachable_says_so() -> None:
 
 
 def test_a_batch_is_written_for_every_read_model_or_for_none(
-    ledger: Ledger, read_models: ReadModels, monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # All read models take a batch in one transaction; when one of them was
     # moved by another worker meanwhile, none of them keeps any of it.
     story = tell(ledger)
-    worker = read_models.worker()
+    worker = services.projections.worker()
     held = worker.acquire()
     real_move = runner.move_tracking
     refused: list[str] = []
@@ -283,11 +278,11 @@ def test_a_batch_is_written_for_every_read_model_or_for_none(
     try:
         worker.step(held)
         assert refused == ["summary"]
-        assert set(read_models.positions().values()) == {0}
-        assert read_models.balance("acme") is None
+        assert set(services.projections.positions().values()) == {0}
+        assert services.queries.balance("acme") is None
 
         worker.catch_up(held)  # read again: now it goes through
     finally:
         worker.close()
-    assert set(read_models.positions().values()) == {story.last_position}
-    assert read_models.balance("acme") is not None
+    assert set(services.projections.positions().values()) == {story.last_position}
+    assert services.queries.balance("acme") is not None

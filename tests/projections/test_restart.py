@@ -5,6 +5,7 @@ a batch that fails half-way leaves nothing behind, and the next worker
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.application import Ledger
-from ledger.bootstrap import open_ledger
-from ledger.projections import ReadModels
+from ledger.bootstrap import open_ledger, open_services
+from ledger.errors import ProjectionFailedError
+from ledger.projections import Projections
 from ledger.projections.base import reset_tracking
 from ledger.settings import LedgerSettings
 from tests.projections.conftest import dump
@@ -25,7 +27,7 @@ class Crash(RuntimeError):
     pass
 
 
-def empty(read_models: ReadModels) -> None:
+def empty(read_models: Projections) -> None:
     writer = read_models.store.writer()
     try:
         with writer.transaction() as cur:
@@ -37,7 +39,7 @@ def empty(read_models: ReadModels) -> None:
         writer.close()
 
 
-def crash_on(read_models: ReadModels, name: str, call: int) -> None:
+def crash_on(read_models: Projections, name: str, call: int) -> None:
     """Make ``name`` fail on its ``call``-th batch, after writing its rows."""
     model = next(m for m in read_models.models if m.name == name)
     original = model.apply
@@ -52,17 +54,32 @@ def crash_on(read_models: ReadModels, name: str, call: int) -> None:
     model.apply = apply  # type: ignore[method-assign]
 
 
+Told = tuple[LedgerSettings, Ledger, dict[str, Any]]
+
+
+@contextmanager
+def read_models(
+    settings: LedgerSettings, ledger: Ledger, batch_size: int | None = None
+) -> Iterator[Projections]:
+    """Another set of read models (its own store and worker) over ``ledger``."""
+    services = open_services(settings, ledger=ledger, batch_size=batch_size)
+    try:
+        yield services.projections
+    finally:
+        services.close()
+
+
 @pytest.fixture(scope="module")
-def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, dict[str, Any]]]:
+def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Told]:
     path: Path = tmp_path_factory.mktemp("restart") / "l.db"
-    ledger = open_ledger(LedgerSettings(database_url=f"sqlite:///{path}", support_hours="24/7"))
+    settings = LedgerSettings(database_url=f"sqlite:///{path}", support_hours="24/7")
+    ledger = open_ledger(settings)
     for prefix in ("x-", "y-", "z-"):
         tell(ledger, prefix)
-    clean = ReadModels(ledger)
-    clean.rebuild()
-    expected = dump(clean)
-    clean.close()
-    yield ledger, expected
+    with read_models(settings, ledger) as clean:
+        clean.rebuild()
+        expected = dump(clean)
+    yield settings, ledger, expected
     ledger.close()
 
 
@@ -83,24 +100,16 @@ def told(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ledger, dic
     )
 )
 def test_restart_at_random_points_equals_a_clean_rebuild(
-    told: tuple[Ledger, dict[str, Any]], runs: list[tuple[int, str, int]]
+    told: Told, runs: list[tuple[int, str, int]]
 ) -> None:
-    ledger, expected = told
-    first = ReadModels(ledger)
-    empty(first)
-    first.close()
+    settings, ledger, expected = told
+    with read_models(settings, ledger) as first:
+        empty(first)
     for batch_size, name, call in runs:
-        worker = ReadModels(ledger, batch_size=batch_size)
-        crash_on(worker, name, call)
-        try:
-            worker.catch_up()
-        except Crash:
-            pass
-        finally:
-            worker.close()
-    last = ReadModels(ledger, batch_size=7)
-    try:
+        with read_models(settings, ledger, batch_size) as worker:
+            crash_on(worker, name, call)
+            with suppress(ProjectionFailedError):  # names the read model that crashed
+                worker.catch_up()
+    with read_models(settings, ledger, 7) as last:
         last.catch_up()
         assert dump(last) == expected
-    finally:
-        last.close()

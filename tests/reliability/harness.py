@@ -503,7 +503,7 @@ def wait_caught_up(base_url: str, timeout_s: float = CATCH_UP_TIMEOUT_S) -> floa
     with httpx.Client(base_url=base_url, timeout=CLIENT_TIMEOUT_S) as client:
         for _ in range(int(timeout_s / 0.2) + 1):
             try:
-                response = client.get("/readyz")
+                response = client.get("/readyz", headers=auth("admin"))
                 last = response.text
                 if response.status_code == 200 and not any(response.json()["lag"].values()):
                     return time.monotonic() - began

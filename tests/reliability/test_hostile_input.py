@@ -427,3 +427,28 @@ def test_a_served_process_logs_no_token_of_hostile_or_valid_requests(
     figures(
         {"requests": sum(statuses.values()), "statuses": dict(statuses), "log_lines": len(lines)}
     )
+
+
+def test_hostile_customer_ids_are_refused_at_opening_and_store_nothing(
+    hostile_app: tuple[TestClient, Ledger, dict[str, str]],
+    figures: Callable[[dict[str, Any]], None],
+) -> None:
+    """Ids that would be unreachable (a ``/``, a control character), or a
+    twin of an existing one, are refused with a 422 naming ``customer_id``
+    (a twin: 409); nothing is stored."""
+    client, ledger, ids = hostile_app
+    existing = ids["customer_id"]
+    twin = existing.translate({ord(c): ord(c) + 0xFEE0 for c in existing if c.isalnum()})
+    refused = [*(i for i in HOSTILE_IDS if "/" in i or "\\" in i), "a\tb", "a\nb", "a\rb", "x" * 65]
+    before = ledger.position()
+    for customer_id in refused:
+        body = {"customer_id": customer_id, "name": "Hostile Ltd"}
+        answer = client.post("/v1/accounts", json=body, headers=auth("helpdesk"))
+        assert answer.status_code == 422, (customer_id, answer.text)
+        assert answer.json()["field"] == "customer_id"
+    again = client.post(
+        "/v1/accounts", json={"customer_id": twin, "name": "Twin"}, headers=auth("helpdesk")
+    )
+    assert again.status_code == 409, again.text
+    assert ledger.position() == before
+    figures({"hostile_customer_ids_refused": len(refused) + 1})

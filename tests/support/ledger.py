@@ -12,7 +12,7 @@ import pytest
 
 from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.application import Ledger
-from tests.support.domain import FINANCE, HELPDESK
+from tests.support.domain import FINANCE, HELPDESK, SPECIALIST
 
 #: Monday 2026-03-02, 14:00 in Samara: inside the default working hours.
 MONDAY_AFTERNOON = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -85,3 +85,22 @@ def refused(ledger: Ledger, error: type[Exception]) -> Iterator[pytest.Exception
     with pytest.raises(error) as info:
         yield info
     assert ledger.recorder.max_notification_id() == before, "a refused command stored events"
+
+
+def forge_uncovered_charge(ledger: Ledger, customer_id: str, credits: int) -> int:
+    """Append what the ledger never writes, as someone with access to the
+    store could: a charge of ``credits`` on an account that bought none (its
+    own arithmetic adds up, but no lot covers it: the FIFO read model cannot
+    apply it). The position it was stored at."""
+    account = ledger.repository.get(account_id_for(customer_id))
+    charge = CustomerAccount.CreditsCharged(  # type: ignore[call-arg]
+        originator_id=account.id,
+        originator_version=account.version + 1,
+        timestamp=datetime.now(UTC),
+        request_id=uuid4(),
+        amount=-credits,
+        balance_after=account.balance - credits,
+        actor=SPECIALIST,
+    )
+    [recording] = ledger.events.put([charge])
+    return int(recording.notification.id)

@@ -4,8 +4,10 @@ these events or this error."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 import pytest
@@ -16,6 +18,7 @@ from ledger.errors import (
     ConflictError,
     InsufficientCreditsError,
     InvalidInputError,
+    LedgerCorruptionError,
     PaymentRequiredError,
 )
 from ledger.values import SubscriptionPeriod
@@ -277,3 +280,57 @@ def test_current_subscription_is_the_covering_period_else_the_latest() -> None:
     assert account.current_subscription(date(2026, 4, 15)) == may
     assert not account.has_subscription_on(date(2026, 4, 15))
     assert given_account().current_subscription(date(2026, 3, 15)) is None
+
+
+# --- replay re-checks the stored history (beancount re-checks on every load) ---
+
+
+def _history() -> list[Any]:
+    """An account's events as they would be stored: opened, bought 80, +5, -20."""
+    account = CustomerAccount.open("cust-42", "Acme", actor=HELPDESK, at=AT)
+    account.purchase(uuid4(), 80, Decimal("80.00"), actor=FINANCE, at=AT)
+    account.adjust(5, "Goodwill", actor=FINANCE, at=AT)
+    account.charge(uuid4(), 20, actor=SPECIALIST, at=AT)
+    return list(account.collect_events())
+
+
+def _replay(events: list[Any]) -> CustomerAccount:
+    account: Any = None
+    for event in events:
+        account = event.mutate(account)
+    assert isinstance(account, CustomerAccount)
+    return account
+
+
+def test_replay_rebuilds_the_balance_the_events_carry() -> None:
+    assert _replay(_history()).balance == 65
+
+
+def test_replay_refuses_a_movement_whose_balance_after_does_not_add_up() -> None:
+    events = _history()
+    events[2] = replace(events[2], balance_after=1000)  # 80 + 5 is not 1000
+
+    with pytest.raises(LedgerCorruptionError) as corrupted:
+        _replay(events)
+
+    error = corrupted.value
+    assert (error.customer_id, error.version, error.what, error.expected, error.found) == (
+        "cust-42",
+        3,
+        "balance",
+        85,
+        1000,
+    )
+    assert error.account_id == account_id_for("cust-42")
+    assert "version 3" in error.detail and "cust-42" in error.detail
+
+
+def test_replay_refuses_an_event_that_is_not_the_next_version() -> None:
+    events = _history()
+    del events[1]  # the purchase removed: version 3 follows version 1
+
+    with pytest.raises(LedgerCorruptionError) as corrupted:
+        _replay(events)
+
+    error = corrupted.value
+    assert (error.version, error.what, error.expected, error.found) == (3, "version", 2, 3)

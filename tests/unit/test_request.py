@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from ledger.aggregates import CustomerAccount, RequestStatus, SupportRequest
+from ledger.aggregates.request import REFUSALS
 from ledger.errors import (
     AlreadyChargedError,
     ChannelNotAllowedError,
@@ -809,6 +810,27 @@ def test_a_closed_request_refuses_further_commands(command: str) -> None:
         getattr(request, command)("Again", actor=HELPDESK, at=AT)
 
     assert refused.value.status == "cancelled"
+
+
+def test_every_status_says_why_it_refuses_a_command() -> None:
+    assert set(REFUSALS) == set(RequestStatus)
+
+
+@pytest.mark.parametrize("command", ["revise", "charge"])
+def test_a_disputed_request_refuses_a_new_price_or_charge_as_already_charged(
+    command: str,
+) -> None:
+    account = given_account(balance=100)
+    request = given_disputed(account)
+
+    with pytest.raises(AlreadyChargedError) as refused:
+        if command == "charge":
+            charge(request, account)
+        else:
+            request.revise_price(50, "more work", actor=SPECIALIST, at=AT)
+
+    assert refused.value.status == "disputed"
+    assert_nothing_emitted(request, account)
 
 
 # --- disputes (Decision) ---------------------------------------------------

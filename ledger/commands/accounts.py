@@ -1,0 +1,90 @@
+"""The commands on a customer's account: open it, adjust its balance, record
+its update subscription."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from eventsourcing.domain import Aggregate
+
+from ledger.aggregates import CustomerAccount
+from ledger.commands.cycle import Command
+from ledger.commands.results import (
+    AdjustBalanceResult,
+    OpenAccountResult,
+    RecordSubscriptionResult,
+)
+from ledger.errors import AccountAlreadyExistsError
+from ledger.permissions import Action
+from ledger.policy import validate_credits
+from ledger.values import Actor
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+
+@dataclass(frozen=True)
+class OpenAccount(Command[OpenAccountResult]):
+    """Emits ``CustomerAccount.Opened``. Raises ``AccountAlreadyExistsError``,
+    ``InvalidInputError``."""
+
+    action = Action.OPEN_ACCOUNT
+
+    customer_id: str
+    name: str
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], OpenAccountResult]:
+        account = CustomerAccount.open(self.customer_id, self.name, actor=actor, at=at)
+        if account.id in ledger.repository:
+            raise AccountAlreadyExistsError(account.customer_id)
+        return [account], OpenAccountResult(account.customer_id, account.name, 0)
+
+
+@dataclass(frozen=True)
+class AdjustBalance(Command[AdjustBalanceResult]):
+    """Emits ``BalanceAdjusted`` (signed, not zero, with a reason). Raises
+    ``AdjustmentBelowZeroError``, ``InvalidInputError``, ``UnknownAccountError``."""
+
+    action = Action.ADJUST_BALANCE
+
+    customer_id: str
+    credits: int
+    reason: str
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], AdjustBalanceResult]:
+        account = ledger._account(self.customer_id)
+        account.adjust(
+            validate_credits("credits", self.credits, allow_negative=True),
+            self.reason,
+            actor=actor,
+            at=at,
+        )
+        return [account], AdjustBalanceResult(account.customer_id, account.balance)
+
+
+@dataclass(frozen=True)
+class RecordSubscription(Command[RecordSubscriptionResult]):
+    """Emits ``UpdateSubscriptionRecorded`` for ``[valid_from, valid_until)``.
+    Raises ``InvalidInputError``, ``UnknownAccountError``."""
+
+    action = Action.RECORD_SUBSCRIPTION
+
+    customer_id: str
+    valid_from: date
+    valid_until: date
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RecordSubscriptionResult]:
+        account = ledger._account(self.customer_id)
+        account.record_subscription(self.valid_from, self.valid_until, actor=actor, at=at)
+        return [account], RecordSubscriptionResult(
+            account.customer_id, self.valid_from, self.valid_until
+        )

@@ -1,0 +1,103 @@
+"""The commands on invoices: issue one for a package, record its payment
+(which credits the account), void it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from ledger.aggregates import CustomerAccount, Invoice
+from ledger.commands.cycle import Command
+from ledger.commands.results import InvoiceChangeResult, IssueInvoiceResult
+from ledger.errors import InvalidInputError
+from ledger.permissions import Action
+from ledger.policy import Package, custom_package, standard_package
+from ledger.values import Actor
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+
+@dataclass(frozen=True)
+class IssueInvoice(Command[IssueInvoiceResult]):
+    """Emits ``InvoiceIssued`` for a standard package (80, 160, 320 credits)
+    or a custom one (credits and USD amount). Raises ``InvalidInputError``,
+    ``UnknownAccountError``."""
+
+    action = Action.ISSUE_INVOICE
+
+    customer_id: str
+    package: int | None = None
+    credits: int | None = None
+    amount_usd: Decimal | str | None = None
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], IssueInvoiceResult]:
+        chosen = _package(self.package, self.credits, self.amount_usd)
+        account = ledger._account(self.customer_id)
+        invoice = Invoice.issue(account, chosen, actor=actor, at=at)
+        return [invoice], IssueInvoiceResult(
+            invoice.id, account.customer_id, chosen.credits, chosen.amount_usd, "issued"
+        )
+
+
+@dataclass(frozen=True)
+class PayInvoice(Command[InvoiceChangeResult]):
+    """Emits ``InvoicePaid`` and the account's ``CreditsPurchased`` in one
+    append. Raises ``InvoiceAlreadyPaidError``, ``InvoiceVoidedError``,
+    ``UnknownInvoiceError``."""
+
+    action = Action.RECORD_PAYMENT
+
+    invoice_id: UUID
+    payment_ref: str
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], InvoiceChangeResult]:
+        invoice = ledger._invoice(self.invoice_id)
+        account = ledger._get(CustomerAccount, invoice.account_id, invoice.customer_id)
+        invoice.pay(account, self.payment_ref, actor=actor, at=at)
+        return [invoice, account], InvoiceChangeResult(
+            invoice.id, invoice.customer_id, invoice.status.value, account.balance
+        )
+
+
+@dataclass(frozen=True)
+class VoidInvoice(Command[InvoiceChangeResult]):
+    """Emits ``InvoiceVoided``. Raises ``InvoiceAlreadyPaidError``,
+    ``InvoiceVoidedError``, ``UnknownInvoiceError``."""
+
+    action = Action.VOID_INVOICE
+
+    invoice_id: UUID
+    reason: str
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], InvoiceChangeResult]:
+        invoice = ledger._invoice(self.invoice_id)
+        invoice.void(self.reason, actor=actor, at=at)
+        account = ledger._get(CustomerAccount, invoice.account_id, invoice.customer_id)
+        return [invoice], InvoiceChangeResult(
+            invoice.id, invoice.customer_id, invoice.status.value, account.balance
+        )
+
+
+def _package(package: int | None, credits: int | None, amount_usd: Decimal | str | None) -> Package:
+    """A standard package by its credits, or a custom one (credits and USD)."""
+    if package is not None and (credits is not None or amount_usd is not None):
+        raise InvalidInputError("package", "give either a package or credits and amount_usd")
+    if package is not None:
+        return standard_package(package)
+    if credits is not None and amount_usd is not None:
+        return custom_package(credits, amount_usd)
+    field = "credits" if credits is None else "amount_usd"
+    raise InvalidInputError(field, "give a package, or both credits and amount_usd")

@@ -1,0 +1,251 @@
+"""The commands on a support request, in the order of its life: open it,
+ask for a pre-quote, quote, accept or decline the quote, revise the price,
+charge the answer (which debits the account), refer it to custom
+development, cancel it, dispute the charge, refund it or reject the dispute.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate
+
+from ledger.aggregates import CustomerAccount, SupportRequest
+from ledger.commands.cycle import Command
+from ledger.commands.results import ChargeResult, QuoteResult, RefundResult, RequestChangeResult
+from ledger.permissions import Action
+from ledger.policy import parse_category
+from ledger.values import Actor
+
+if TYPE_CHECKING:
+    from ledger.application import Ledger
+
+
+@dataclass(frozen=True)
+class OpenRequest(Command[RequestChangeResult]):
+    """Emits ``RequestOpened`` priced by its category. Raises
+    ``ChannelNotAllowedError``, ``UnknownCategoryError``,
+    ``InvalidStoreUpdateError``, ``InvalidInputError``, ``UnknownAccountError``."""
+
+    action = Action.OPEN_REQUEST
+
+    customer_id: str
+    category: str
+    channel: str
+    subject: str
+    from_version: str | None = None
+    to_version: str | None = None
+    third_party: bool = False
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
+        account = ledger._account(self.customer_id)
+        request = SupportRequest.open(
+            account,
+            parse_category(self.category),
+            self.subject,
+            self.channel,
+            from_version=self.from_version,
+            to_version=self.to_version,
+            third_party=self.third_party,
+            actor=actor,
+            at=at,
+        )
+        return [request], _changed(request)
+
+
+@dataclass(frozen=True)
+class _RequestChange(Command[RequestChangeResult]):
+    """A command that changes one request and nothing else."""
+
+    request_id: UUID
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
+        request = ledger._request(self.request_id)
+        self.change(request, actor, at)
+        return [request], _changed(request)
+
+    @abstractmethod
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        """Ask the request to change (it raises when a rule forbids it)."""
+
+
+@dataclass(frozen=True)
+class RequestPreQuote(_RequestChange):
+    """Emits ``PreQuoteRequested``. Raises ``InvalidRequestStateError``,
+    ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.REQUEST_PRE_QUOTE
+
+    note: str | None = None
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.request_pre_quote(self.note, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class Quote(Command[QuoteResult]):
+    """Emits ``RequestQuoted`` (price = work price + surcharge). Raises
+    ``PriceBelowMinimumError``, ``InvalidInputError``,
+    ``InvalidRequestStateError``, ``UnknownRequestError``."""
+
+    action = Action.QUOTE
+
+    request_id: UUID
+    price: int
+    surcharge: int = 0
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], QuoteResult]:
+        request = ledger._request(self.request_id)
+        request.quote(self.price, self.surcharge, actor=actor, at=at)
+        assert request.price is not None  # just quoted
+        return [request], QuoteResult(
+            request.id, request.status.value, self.price, self.surcharge, request.price
+        )
+
+
+@dataclass(frozen=True)
+class AcceptQuote(_RequestChange):
+    """Emits ``QuoteAccepted``. Raises ``InvalidRequestStateError``,
+    ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.ACCEPT_QUOTE
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.accept_quote(actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class DeclineQuote(_RequestChange):
+    """Emits ``QuoteDeclined``: closed, nothing charged. Raises
+    ``InvalidRequestStateError``, ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.DECLINE_QUOTE
+
+    reason: str | None = None
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.decline_quote(self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class RevisePrice(_RequestChange):
+    """Emits ``PriceRevised``. Raises ``PriceBelowMinimumError``,
+    ``InvalidInputError``, ``AlreadyChargedError``, ``RequestClosedError``,
+    ``UnknownRequestError``."""
+
+    action = Action.REVISE_PRICE
+
+    price: int
+    reason: str
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.revise_price(self.price, self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class Charge(Command[ChargeResult]):
+    """Emits ``AnswerCharged`` and the account's ``CreditsCharged`` in one
+    append. Raises, state conflicts first: ``AlreadyChargedError``,
+    ``RequestClosedError``, ``QuoteAwaitingAcceptanceError``,
+    ``QuotePendingError``, ``OutsideWorkingHoursError``,
+    ``SubscriptionRequiredError``; then ``InsufficientCreditsError``."""
+
+    action = Action.CHARGE
+
+    request_id: UUID
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], ChargeResult]:
+        request = ledger._request(self.request_id)
+        account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
+        request.charge(account, ledger.calendar, actor=actor, at=at)
+        return [request, account], ChargeResult(request.id, request.charged or 0, account.balance)
+
+
+@dataclass(frozen=True)
+class Refer(_RequestChange):
+    """Emits ``RequestReferred`` (to custom development). Raises
+    ``InvalidRequestStateError``, ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.REFER
+
+    reason: str
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.refer(self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class Cancel(_RequestChange):
+    """Emits ``RequestCancelled``. Raises ``InvalidRequestStateError``,
+    ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.CANCEL
+
+    reason: str | None = None
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.cancel(self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class Dispute(_RequestChange):
+    """Emits ``ChargeDisputed``. Raises ``InvalidRequestStateError``,
+    ``RequestClosedError``, ``UnknownRequestError``."""
+
+    action = Action.DISPUTE
+
+    reason: str
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.dispute(self.reason, actor=actor, at=at)
+
+
+@dataclass(frozen=True)
+class Refund(Command[RefundResult]):
+    """Emits ``ChargeRefunded`` and the account's ``CreditsRefunded`` in one
+    append; resolves the open dispute. Raises ``RefundExceedsChargeError``,
+    ``InvalidInputError``, ``InvalidRequestStateError``, ``UnknownRequestError``."""
+
+    action = Action.RESOLVE_DISPUTE
+
+    request_id: UUID
+    credits: int
+    reason: str
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RefundResult]:
+        request = ledger._request(self.request_id)
+        account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
+        request.refund(account, self.credits, self.reason, actor=actor, at=at)
+        return [request, account], RefundResult(request.id, request.refunded, account.balance)
+
+
+@dataclass(frozen=True)
+class RejectDispute(_RequestChange):
+    """Emits ``DisputeRejected``. Raises ``InvalidRequestStateError``,
+    ``UnknownRequestError``."""
+
+    action = Action.RESOLVE_DISPUTE
+
+    reason: str
+
+    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
+        request.reject_dispute(self.reason, actor=actor, at=at)
+
+
+def _changed(request: SupportRequest) -> RequestChangeResult:
+    return RequestChangeResult(request.id, request.status.value, request.price)
