@@ -14,12 +14,14 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import problems
+from api import console, problems
 from api.auth import KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
@@ -27,6 +29,8 @@ from api.routers import accounts, audit, events, invoices, operations, reports, 
 from ledger.application import Ledger
 from ledger.bootstrap import open_integrations, open_services
 from ledger.settings import LedgerSettings, load_settings
+
+logger = logging.getLogger("api")
 
 DESCRIPTION = """
 The support-credit ledger's HTTP contract, version 1.
@@ -48,6 +52,16 @@ retry of a refusal is evaluated again (and may then succeed).
 `?after=<position>` and, when it is served by a read model, waits (bounded)
 until that model has processed it, else 503.
 """
+
+
+def console_secret(settings: LedgerSettings) -> bytes:
+    """``LEDGER_SECRET_KEY``; without it (tests, a library use of the app), a
+    random secret of this process: sessions and statement links then end
+    with it. ``ledger serve`` refuses to start without the setting."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    logger.warning("LEDGER_SECRET_KEY is not set: console sessions last only this process")
+    return secrets.token_bytes(32)
 
 
 def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
@@ -91,6 +105,7 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     problems.install(app)
     for module in (accounts, invoices, requests, audit, reports, operations, events, webhooks):
         app.include_router(module.router)
+    console.install(app, secret=console_secret(settings), keyring=keyring)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -21,7 +21,7 @@ from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
-MIN_SECRET_KEY_CHARS = 32
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -45,9 +45,6 @@ class LedgerSettings(BaseSettings):
     in_process_projections: bool = True
     #: How long a read served by a read model waits for ``?after=``, in seconds.
     read_timeout_s: float = 5.0
-    #: Signs the lists' cursors (at least 32 characters); unset: a secret kept
-    #: in the read-model store.
-    secret_key: SecretStr | None = None
     #: The largest request body the API accepts, in bytes (larger: 413).
     max_body_bytes: int = 64 * 1024
     #: The deadline for reading a whole request (headers and body), in seconds.
@@ -68,6 +65,10 @@ class LedgerSettings(BaseSettings):
     webhook_retry_max_s: float = 3600.0
     webhook_give_up_s: float = 3 * 24 * 3600.0
     webhook_poll_s: float = 0.5
+    #: Signs the console's session cookies, the customer statement links and
+    #: the lists' cursors (at least 32 characters; the lists alone fall back
+    #: to a secret kept in the read-model store).
+    secret_key: SecretStr | None = None
 
     @field_validator("api_keys")
     @classmethod
@@ -90,6 +91,15 @@ class LedgerSettings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         database_env(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret key is at least {MIN_SECRET_LENGTH} characters")
         return value
 
     @field_validator("support_hours")
@@ -123,15 +133,6 @@ class LedgerSettings(BaseSettings):
     def _check_read_timeout(cls, value: float) -> float:
         if not 0 < value <= 60:
             raise ValueError("the read timeout is between 0 and 60 seconds")
-        return value
-
-    @field_validator("secret_key")
-    @classmethod
-    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None or not value.get_secret_value():
-            return None
-        if len(value.get_secret_value()) < MIN_SECRET_KEY_CHARS:
-            raise ValueError(f"the secret key is at least {MIN_SECRET_KEY_CHARS} characters")
         return value
 
     @field_validator("max_body_bytes")

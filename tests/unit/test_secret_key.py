@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.settings import MIN_SECRET_KEY_CHARS, SettingsError, load_settings
+from ledger.settings import MIN_SECRET_LENGTH, SettingsError, load_settings
 
 
 def test_a_short_secret_key_stops_start_up_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("LEDGER_SECRET_KEY", "x" * (MIN_SECRET_KEY_CHARS - 1))
+    monkeypatch.setenv("LEDGER_SECRET_KEY", "x" * (MIN_SECRET_LENGTH - 1))
     with pytest.raises(SettingsError) as error:
         load_settings()
     assert str(error.value).startswith("LEDGER_SECRET_KEY: ")
@@ -19,7 +19,7 @@ def test_a_short_secret_key_stops_start_up_naming_the_variable(
 
 
 def test_a_secret_key_is_kept_out_of_every_printout(monkeypatch: pytest.MonkeyPatch) -> None:
-    key = "k" * MIN_SECRET_KEY_CHARS
+    key = "k" * MIN_SECRET_LENGTH
     monkeypatch.setenv("LEDGER_SECRET_KEY", key)
     settings = load_settings()
     assert settings.secret_key is not None
