@@ -29,16 +29,43 @@ from ledger.policy import PACKAGES
 router = APIRouter()
 
 MOVEMENTS_PAGE = 20
+REQUESTS_PAGE = 20
+ACCOUNTS_PAGE = 50
 Q = Annotated[str, Query(max_length=200)]
 
 
 @router.get("/accounts", response_class=HTMLResponse)
-async def accounts(request: Request, q: Q = "") -> Response:
+async def accounts(
+    request: Request,
+    q: Q = "",
+    balance_below: Annotated[str, Query(max_length=12)] = "",
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Search by name or customer id (the accounts list), or those running low."""
     person = allowed_to(request, Action.READ_ACCOUNT)
     q = q.strip()
-    if q and await run_in_threadpool(read_models_of(request).balance, q) is not None:
+    below = int(balance_below) if balance_below.strip().isdigit() else None
+    if not (q or below is not None):
+        return render(request, "accounts.html", person, q="", balance_below=None, found=[])
+    read_models = read_models_of(request)
+    page = await run_in_threadpool(
+        lambda: read_models.list_accounts(
+            q=q or None, balance_below=below, cursor=cursor, limit=ACCOUNTS_PAGE
+        )
+    )
+    exact = [row for row in page.items if row.customer_id == q]
+    if len(page.items) == 1 and exact and cursor is None:
         return redirect(f"/console/accounts/{q}")
-    return render(request, "accounts.html", person, q=q, found=[], searched=bool(q))
+    return render(
+        request,
+        "accounts.html",
+        person,
+        q=q,
+        balance_below=below,
+        found=page.items,
+        next_cursor=page.next_cursor,
+        searched=True,
+    )
 
 
 @router.post("/accounts", response_class=HTMLResponse)
@@ -62,8 +89,8 @@ async def open_account(request: Request) -> Response:
             person,
             status_code=status_for(e),
             q="",
+            balance_below=None,
             found=[],
-            searched=False,
             values=form,
             errors=[(refusal.field or "customer_id", refusal.message)],
         )
@@ -92,6 +119,9 @@ async def account_page(
         )
     )
     next_page = moves[-1].position if len(moves) == MOVEMENTS_PAGE else None
+    requests = await run_in_threadpool(
+        lambda: read_models.list_requests(customer_id=customer_id, limit=REQUESTS_PAGE)
+    )
     link = None
     if person.may(Action.READ_STATEMENT) and request.query_params.get("link"):
         link = statement_link(request, customer_id)
@@ -106,4 +136,5 @@ async def account_page(
         next_page=next_page,
         statement_link=link,
         packages=PACKAGES,
+        requests=requests.items,
     )

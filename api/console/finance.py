@@ -180,6 +180,38 @@ async def issue_invoice(request: Request, customer_id: str) -> Response:
     return redirect(f"/console/invoices/{issued.invoice_id}?after={issued.position}")
 
 
+INVOICE_STATUSES = ("issued", "paid", "voided")
+
+
+@router.get("/invoices", response_class=HTMLResponse)
+async def invoices(
+    request: Request,
+    status: Annotated[str, Query(max_length=10)] = "issued",
+    customer_id: Annotated[str, Query(max_length=64)] = "",
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> Response:
+    """Invoices newest first: unpaid ones by default."""
+    person = allowed_to(request, Action.READ_INVOICE)
+    if status not in INVOICE_STATUSES:
+        raise ConsolePageError(
+            404, "No such status", f"Invoices are {', '.join(INVOICE_STATUSES)}."
+        )
+    page = await run_in_threadpool(
+        lambda: read_models_of(request).list_invoices(
+            status=status, customer_id=customer_id or None, cursor=cursor, limit=MOVEMENTS_PAGE
+        )
+    )
+    return render(
+        request,
+        "invoices.html",
+        person,
+        page=page,
+        status=status,
+        statuses=INVOICE_STATUSES,
+        customer_id=customer_id,
+    )
+
+
 @router.get("/invoices/{invoice_id}", response_class=HTMLResponse)
 async def invoice_page(request: Request, invoice_id: UUID) -> Response:
     person = allowed_to(request, Action.READ_INVOICE)

@@ -172,6 +172,11 @@ class ReadQueries:
             )
         return self.cursors.page(rows, limit, "requests", filters, lambda r: r.opened_position)
 
+    def count_requests(self, statuses: Sequence[str]) -> dict[str, int]:
+        """How many requests are in each of ``statuses``."""
+        with self.store.reading(snapshot=False) as cur:
+            return requests.count_by_status(cur, self.store, statuses)
+
     def list_invoices(
         self,
         *,

@@ -234,3 +234,14 @@ def list_requests(
         [*params, limit],
     ).all()
     return [request_row(r) for r in rows]
+
+
+def count_by_status(cur: Cur, store: Store, statuses: Sequence[str]) -> dict[str, int]:
+    """How many requests are in each of ``statuses`` (the work queues' counts;
+    the ``(status, opened_position)`` index answers it)."""
+    condition, values = store.in_list("status", list(statuses))
+    rows = cur.run(
+        f"SELECT status, count(*) FROM {TABLE} WHERE {condition} GROUP BY status", values
+    ).all()
+    found = {str(status): int(count) for status, count in rows}
+    return {status: found.get(status, 0) for status in statuses}

@@ -27,9 +27,10 @@ def test_the_story_across_three_roles(people: object) -> None:
     f = finance.page
     f.goto("/console/accounts")
     f.get_by_label("Customer id", exact=True).fill(customer_id)
-    f.get_by_label("Name", exact=True).fill("Acme Store")
+    f.get_by_label("Name", exact=True).fill(f"Acme Store {customer_id}")
     f.get_by_role("button", name="Open the account").click()
     expect(f.locator("h1")).to_contain_text("Acme Store")
+    finance.shot("account")
     f.get_by_label("Package").select_option("80")
     f.get_by_role("button", name="Issue the invoice").click()
     expect(f.locator("#invoice-status")).to_have_text("issued")
@@ -39,28 +40,36 @@ def test_the_story_across_three_roles(people: object) -> None:
 
     # The helpdesk opens the store update and sees its price before submitting.
     h = helpdesk.page
+    # The helpdesk finds the customer by a part of the name, case aside.
     h.goto("/console/accounts")
-    h.get_by_label("Name or customer id").fill(customer_id)
+    h.get_by_label("Name or customer id").fill(f"store {customer_id.lower()}")
     h.get_by_role("button", name="Search").click()
+    helpdesk.shot("accounts-search")
+    h.get_by_role("link", name=customer_id).click()
     expect(h.locator("#balance")).to_have_text("80 credits")
     h.get_by_role("link", name="Open a request").click()
     h.get_by_label("Category").select_option("store_update")
     h.get_by_label("From version").fill("4.4.1")
     h.get_by_label("To version").fill("4.4.4")
-    h.get_by_label("Subject").fill("Update to 4.4.4")
+    h.get_by_label("Subject").fill(f"Update to 4.4.4 for {customer_id}")
     expect(h.locator("#price")).to_have_text("Price: 25 credits")
     helpdesk.shot("new-request")
     h.get_by_role("button", name="Open the request").click()
     expect(h.locator("#status")).to_have_text("open")
     request_url = h.url.split("?")[0]
 
-    # The specialist charges it: the balance is 55.
+    # The specialist finds it in the "ready to charge" queue and charges it.
     s = specialist.page
-    s.goto(request_url)
+    s.goto("/console/queues")
+    s.get_by_role("link", name="Ready to charge").click()
+    specialist.shot("queues")
+    s.get_by_role("link", name=f"Update to 4.4.4 for {customer_id}").click()
+    assert s.url.split("?")[0] == request_url
     s.get_by_role("button", name="Charge the answer").click()
     expect(s.locator("#status")).to_have_text("charged")
     h.goto(f"/console/accounts/{customer_id}")
     expect(h.locator("#balance")).to_have_text("55 credits")
+    expect(h.locator("main table").first).to_contain_text("charged")  # its requests
 
     # The helpdesk disputes the charge.
     h.goto(request_url)

@@ -193,3 +193,61 @@ def test_the_statement_link_works_and_is_refused_altered_or_expired(
     assert answer.status_code == 404 and "expired or was altered" in answer.text
     session = Signer(SECRET.encode(), "session").sign({"customer_id": customer_id}, ttl_s=60)
     assert public.get(f"/console/s/{session}").status_code == 404  # another purpose's token
+
+
+def test_queues_count_and_list_requests_by_status(app_client: TestClient) -> None:
+    finance, helpdesk = Browser(app_client, "finance"), Browser(app_client, "helpdesk")
+    specialist = Browser(app_client, "specialist")
+    customer_id = _open_account(finance)
+    request_page = _open_update(helpdesk, customer_id)
+    request_id = request_page.rsplit("/", 1)[1]
+    position = helpdesk.client.app.state.ledger.position()  # type: ignore[attr-defined]
+    before = specialist.get(f"/console/queues?queue=charge&after={position}")
+    assert before.status_code == 200
+    assert request_id in before.text
+    count = re.search(
+        r'Ready to charge <span class="count" aria-label="(\d+) requests"', before.text
+    )
+    assert count and int(count.group(1)) >= 1
+    assert request_id not in specialist.get("/console/queues?queue=disputed").text
+    assert specialist.get("/console/queues?queue=nope").status_code == 404
+    assert specialist.get("/console/queues?cursor=forged").status_code == 422
+
+
+def test_accounts_are_found_by_a_part_of_the_name_or_a_low_balance(
+    app_client: TestClient,
+) -> None:
+    finance = Browser(app_client, "finance")
+    customer_id = _open_account(finance)
+    position = finance.client.app.state.ledger.position()  # type: ignore[attr-defined]
+    finance.client.app.state.read_models.wait_for(position)  # type: ignore[attr-defined]
+    found = finance.get("/console/accounts", params={"q": "acme sto"})
+    assert found.status_code == 200 and customer_id in found.text
+    exact = finance.get("/console/accounts", params={"q": customer_id})
+    assert exact.status_code == 303 and exact.headers["location"].endswith(customer_id)
+    low = finance.get("/console/accounts", params={"balance_below": "1"})
+    assert customer_id in low.text
+    _sell(finance, customer_id)
+    finance.client.app.state.read_models.wait_for(  # type: ignore[attr-defined]
+        finance.client.app.state.ledger.position()  # type: ignore[attr-defined]
+    )
+    assert customer_id not in finance.get("/console/accounts?balance_below=1").text
+
+
+def test_unpaid_invoices_are_listed_for_finance_and_the_helpdesk(app_client: TestClient) -> None:
+    finance, helpdesk = Browser(app_client, "finance"), Browser(app_client, "helpdesk")
+    customer_id = _open_account(finance)
+    page = f"/console/accounts/{customer_id}"
+    issued = finance.post(
+        f"{page}/invoices", {"package": "160", "idempotency_key": _key()}, form_page=page
+    )
+    invoice_id = issued.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    finance.client.app.state.read_models.wait_for(  # type: ignore[attr-defined]
+        finance.client.app.state.ledger.position()  # type: ignore[attr-defined]
+    )
+    listed = helpdesk.get("/console/invoices", params={"customer_id": customer_id})
+    assert listed.status_code == 200 and invoice_id in listed.text
+    assert (
+        invoice_id
+        not in helpdesk.get(f"/console/invoices?status=paid&customer_id={customer_id}").text
+    )
