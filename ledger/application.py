@@ -31,8 +31,10 @@ from eventsourcing.persistence import (
 
 from ledger import views
 from ledger.aggregates import (
+    PRICE_LISTS_ID,
     CustomerAccount,
     Invoice,
+    PriceLists,
     SupportRequest,
     account_id_for,
 )
@@ -40,6 +42,7 @@ from ledger.commands import cycle
 from ledger.commands.accounts import AdjustBalance, OpenAccount, RecordSubscription
 from ledger.commands.cycle import MAX_ATTEMPTS, Command
 from ledger.commands.invoices import IssueInvoice, PayInvoice, VoidInvoice
+from ledger.commands.price_lists import PublishPriceList
 from ledger.commands.requests import (
     AcceptQuote,
     Cancel,
@@ -60,6 +63,7 @@ from ledger.commands.results import (
     InvoiceChangeResult,
     IssueInvoiceResult,
     OpenAccountResult,
+    PublishPriceListResult,
     QuoteResult,
     RecordSubscriptionResult,
     RefundResult,
@@ -75,7 +79,13 @@ from ledger.errors import (
 from ledger.persistence.library import WritePathApplication, project
 from ledger.persistence.recorders import guard_snapshots
 from ledger.persistence.transcodings import LedgerTranscoder, register_ledger_transcodings
-from ledger.policy import DEFAULT_CALENDAR, SupportCalendar
+from ledger.policy import (
+    DEFAULT_CALENDAR,
+    DEFAULT_PRICE_LIST,
+    PriceList,
+    SupportCalendar,
+    price_list_in_force,
+)
 from ledger.values import Actor
 
 R = TypeVar("R")
@@ -317,7 +327,49 @@ class Ledger(WritePathApplication):
         command = RejectDispute(request_id, reason)
         return self.execute(command, actor=actor, idempotency_key=idempotency_key)
 
+    def publish_price_list(
+        self,
+        data: dict[str, Any],
+        effective_from: datetime | None = None,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+    ) -> PublishPriceListResult:
+        """Publish the next price list version from plain values (the shape
+        of ``PriceList.to_data``; ``PublishPriceList``)."""
+        unknown = set(data) - {
+            "packages",
+            "categories",
+            "store_update",
+            "minimums",
+            "free_categories",
+            "subscription_categories",
+        }
+        if unknown:
+            name = sorted(unknown)[0]
+            raise InvalidInputError(name, f"{name} is not a field of a price list")
+        command = PublishPriceList(
+            packages=data.get("packages"),
+            categories=data.get("categories"),
+            store_update=data.get("store_update"),
+            effective_from=effective_from,
+            minimums=data.get("minimums"),
+            free_categories=data.get("free_categories"),
+            subscription_categories=data.get("subscription_categories"),
+        )
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
     # --- queries --------------------------------------------------------------
+
+    def price_lists(self) -> tuple[PriceList, ...]:
+        """Every version of the price list, oldest first (version 1 first)."""
+        return self._read(self._price_list_versions)
+
+    def price_list_at(self, at: datetime | None = None) -> PriceList:
+        """The version in force at ``at`` (now when not given)."""
+        if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+            raise InvalidInputError("at", "at needs a time zone offset")
+        return price_list_in_force(self.price_lists(), self.clock() if at is None else at)
 
     def get_account(self, customer_id: str) -> views.AccountView:
         """The account now, from the event store. Raises ``UnknownAccountError``."""
@@ -420,6 +472,27 @@ class Ledger(WritePathApplication):
         if not isinstance(customer_id, str) or not customer_id:
             raise UnknownAccountError(str(customer_id))
         return self._get(CustomerAccount, account_id_for(customer_id), customer_id)
+
+    def _price_lists(self) -> PriceLists | None:
+        """The price list stream, or ``None`` while only version 1 exists:
+        one read of one small stream, and never a write."""
+        found = self._load(PRICE_LISTS_ID)
+        return found if isinstance(found, PriceLists) else None
+
+    def _price_list_versions(self) -> tuple[PriceList, ...]:
+        lists = self._price_lists()
+        return (DEFAULT_PRICE_LIST,) if lists is None else tuple(lists.versions)
+
+    def _price_list_at(self, at: datetime) -> PriceList:
+        """The version in force at ``at``: a scheduled version is in force from
+        its time on, with no process having to run."""
+        return price_list_in_force(self._price_list_versions(), at)
+
+    def _price_list(self, version: int) -> PriceList:
+        """Version ``version`` (1 needs no read: it is the policy's)."""
+        if version == DEFAULT_PRICE_LIST.version:
+            return DEFAULT_PRICE_LIST
+        return self._price_list_versions()[version - 1]
 
     def _request(self, request_id: UUID) -> SupportRequest:
         return self._get(SupportRequest, request_id, str(request_id))

@@ -42,6 +42,8 @@ class Action(StrEnum):
     OPERATE = "operate"
     READ_EVENTS = "read_events"
     MANAGE_WEBHOOKS = "manage_webhooks"
+    READ_PRICE_LIST = "read_price_list"
+    PUBLISH_PRICE_LIST = "publish_price_list"
 
 
 _H, _S, _F = Role.HELPDESK, Role.SPECIALIST, Role.FINANCE
@@ -76,6 +78,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.OPERATE: frozenset(),
     Action.READ_EVENTS: frozenset({_F}),
     Action.MANAGE_WEBHOOKS: frozenset(),
+    Action.READ_PRICE_LIST: frozenset({_H, _S, _F}),
+    Action.PUBLISH_PRICE_LIST: frozenset(),
 }
 
 

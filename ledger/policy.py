@@ -14,6 +14,10 @@ Rules owned here (POLICY.md):
 - the credit packages (80 / 160 / 320 credits for USD 90 / 180 / 360) and
   custom ones; dollars are ``Decimal`` exact to the cent and made only by
   ``usd``, never rounded silently, never from a float;
+- the price list as a value (``PriceList``): the numbers above are version 1
+  (``DEFAULT_PRICE_LIST``), the default of every rule that takes ``prices``;
+  later versions are published as events (``ledger.aggregates.price_list``)
+  and validated whole by ``price_list_from_data``;
 - the working hours: a ``SupportCalendar`` (zone, week days, opening and
   closing time, holidays, or ``24/7``) that says whether support is open at
   an instant and when it next opens, DST-correct through ``zoneinfo``.
@@ -30,7 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import (
@@ -122,8 +126,15 @@ def _check_bool(field_name: str, value: object) -> bool:
     return value
 
 
-def store_update_price(from_version: str, to_version: str, *, third_party: bool = False) -> int:
-    """The price of a store update from ``from_version`` to ``to_version``.
+def store_update_price(
+    from_version: str,
+    to_version: str,
+    *,
+    third_party: bool = False,
+    prices: PriceList | None = None,
+) -> int:
+    """The price of a store update from ``from_version`` to ``to_version``
+    under ``prices`` (version 1 when not given).
 
     Raises ``InvalidStoreUpdateError`` naming the field: a malformed version;
     a target not higher than the source; an update across minor or major
@@ -150,8 +161,8 @@ def store_update_price(from_version: str, to_version: str, *, third_party: bool 
             f"version, so it is not a store_update; {_TO_COMPLEX}",
         )
     steps = target[2] - source[2]
-    extra_steps = max(0, steps - STORE_UPDATE_INCLUDED_STEPS)
-    price = STORE_UPDATE_BASE_PRICE + STORE_UPDATE_STEP_PRICE * extra_steps
+    formula = (prices or DEFAULT_PRICE_LIST).store_update
+    price = formula.base + formula.per_step * max(0, steps - formula.included_steps)
     if price > MAX_CREDITS:
         raise InvalidStoreUpdateError(
             "to_version",
@@ -166,8 +177,10 @@ def opening_price(
     from_version: str | None = None,
     to_version: str | None = None,
     third_party: bool = False,
+    prices: PriceList | None = None,
 ) -> int | None:
-    """The price of a request at opening; ``None`` for a complex_modification.
+    """The price of a request at opening under ``prices`` (version 1 when not
+    given); ``None`` for a specialist-priced category (complex_modification).
 
     ``store_update`` needs both versions (``InvalidStoreUpdateError`` naming the
     missing one) and is priced by ``store_update_price``. Any other category
@@ -186,13 +199,13 @@ def opening_price(
             raise InvalidStoreUpdateError(
                 "to_version", "a store_update needs to_version, such as 4.4.3"
             )
-        return store_update_price(from_version, to_version, third_party=third_party)
+        return store_update_price(from_version, to_version, third_party=third_party, prices=prices)
     for name, value in (("from_version", from_version), ("to_version", to_version)):
         if value is not None:
             raise InvalidInputError(
                 name, f"{name} is only for store_update requests; leave it out for {category}"
             )
-    return CATEGORY_PRICES[category]
+    return (prices or DEFAULT_PRICE_LIST).categories[category]
 
 
 # --- credit amounts ---------------------------------------------------------
@@ -295,18 +308,20 @@ PACKAGES: Final[Mapping[int, Package]] = MappingProxyType(
 )
 
 
-def _listed(credits: object) -> Package | None:
+def _listed(credits: object, prices: PriceList) -> Package | None:
     if isinstance(credits, bool) or not isinstance(credits, int):
         return None
-    return PACKAGES.get(credits)
+    return prices.packages.get(credits)
 
 
-def standard_package(credits: int) -> Package:
-    """The listed package of ``credits``; ``InvalidInputError`` on ``package`` otherwise."""
-    listed_package = _listed(credits)
+def standard_package(credits: int, prices: PriceList | None = None) -> Package:
+    """The listed package of ``credits`` in ``prices`` (version 1 when not
+    given); ``InvalidInputError`` on ``package`` otherwise."""
+    price_list = prices or DEFAULT_PRICE_LIST
+    listed_package = _listed(credits, price_list)
     if listed_package is not None:
         return listed_package
-    listed = ", ".join(str(c) for c in PACKAGES)
+    listed = ", ".join(str(c) for c in price_list.packages)
     raise InvalidInputError(
         "package",
         f"package must be one of {listed} credits; for another amount, issue a custom "
@@ -314,17 +329,238 @@ def standard_package(credits: int) -> Package:
     )
 
 
-def custom_package(credits: int, amount_usd: Decimal | str) -> Package:
+def custom_package(
+    credits: int, amount_usd: Decimal | str, prices: PriceList | None = None
+) -> Package:
     """A package of any ``credits`` (> 0) for ``amount_usd`` (see ``usd``).
 
-    A custom package equal to a listed one (same credits and amount) is that
-    listed package, ``standard`` included.
+    A custom package equal to a listed one of ``prices`` (same credits and
+    amount) is that listed package, ``standard`` included.
     """
     package = Package(validate_credits("credits", credits), usd(amount_usd), standard=False)
-    listed = PACKAGES.get(package.credits)
+    listed = (prices or DEFAULT_PRICE_LIST).packages.get(package.credits)
     if listed is not None and listed.amount_usd == package.amount_usd:
         return listed
     return package
+
+
+# --- the price list ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoreUpdateFormula:
+    """``base + per_step * max(0, steps - included_steps)`` credits."""
+
+    base: int
+    included_steps: int
+    per_step: int
+
+
+@dataclass(frozen=True)
+class PriceList:
+    """One version of the price list, in force from ``effective_from`` until
+    the next version's ``effective_from``. The rules above read their numbers
+    from it; version 1 (``DEFAULT_PRICE_LIST``) is POLICY.md's list."""
+
+    version: int
+    effective_from: datetime
+    packages: Mapping[int, Package]
+    categories: Mapping[Category, int | None]
+    minimums: Mapping[Category, int]
+    store_update: StoreUpdateFormula
+    free_categories: frozenset[Category]
+    subscription_categories: frozenset[Category]
+
+    def minimum(self, category: Category) -> int:
+        """The least price a specialist may set for ``category`` (0 when none)."""
+        return self.minimums.get(category, 0)
+
+    def to_data(self) -> dict[str, Any]:
+        """The list as plain values (``amount_usd`` a ``Decimal``), in the
+        shape ``price_list_from_data`` reads and events store."""
+        return {
+            "packages": [
+                {"credits": p.credits, "amount_usd": p.amount_usd} for p in self.packages.values()
+            ],
+            "categories": {c.value: self.categories[c] for c in Category},
+            "minimums": {c.value: m for c, m in self.minimums.items()},
+            "store_update": {
+                "base": self.store_update.base,
+                "included_steps": self.store_update.included_steps,
+                "per_step": self.store_update.per_step,
+            },
+            "free_categories": sorted(c.value for c in self.free_categories),
+            "subscription_categories": sorted(c.value for c in self.subscription_categories),
+        }
+
+
+#: Version 1 is in force from the beginning of time.
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+DEFAULT_PRICE_LIST: Final = PriceList(
+    version=1,
+    effective_from=EPOCH,
+    packages=PACKAGES,
+    categories=CATEGORY_PRICES,
+    minimums=MappingProxyType({Category.COMPLEX_MODIFICATION: COMPLEX_MODIFICATION_MINIMUM}),
+    store_update=StoreUpdateFormula(
+        STORE_UPDATE_BASE_PRICE, STORE_UPDATE_INCLUDED_STEPS, STORE_UPDATE_STEP_PRICE
+    ),
+    free_categories=FREE_CATEGORIES,
+    subscription_categories=SUBSCRIPTION_CATEGORIES,
+)
+
+
+def _credits_field(field_name: str, value: object) -> int:
+    value = _check_whole(field_name, value)
+    if value < 0:
+        raise InvalidInputError(field_name, f"{field_name} must not be negative")
+    return value
+
+
+def _mapping(field_name: str, value: object) -> Mapping[str, object]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise InvalidInputError(field_name, f"{field_name} must be an object")
+    return value
+
+
+def _category_key(field_name: str, key: str) -> Category:
+    try:
+        return Category(key)
+    except ValueError:
+        known = ", ".join(c.value for c in Category)
+        raise InvalidInputError(
+            field_name, f"{field_name}: unknown category {key!r}; the categories are {known}"
+        ) from None
+
+
+def _category_set(field_name: str, value: object) -> frozenset[Category]:
+    if not isinstance(value, list | tuple | frozenset | set) or not all(
+        isinstance(v, str) for v in value
+    ):
+        raise InvalidInputError(field_name, f"{field_name} must be a list of category keys")
+    return frozenset(_category_key(field_name, v) for v in value)
+
+
+def _packages(value: object) -> Mapping[int, Package]:
+    if not isinstance(value, list | tuple) or not value:
+        raise InvalidInputError("packages", "packages must be a non-empty list")
+    packages: dict[int, Package] = {}
+    for index, item in enumerate(value):
+        field_name = f"packages[{index}]"
+        entry = _mapping(field_name, item)
+        if set(entry) != {"credits", "amount_usd"}:
+            raise InvalidInputError(field_name, f"{field_name} needs credits and amount_usd only")
+        credits = validate_credits(f"{field_name}.credits", entry["credits"])  # type: ignore[arg-type]
+        if isinstance(entry["amount_usd"], float):
+            amount: object = "float"
+        else:
+            amount = entry["amount_usd"]
+        try:
+            amount_usd = usd(amount)  # type: ignore[arg-type]
+        except InvalidInputError as e:
+            raise InvalidInputError(f"{field_name}.amount_usd", str(e)) from None
+        if credits in packages:
+            raise InvalidInputError(
+                f"{field_name}.credits", f"a package of {credits} credits is listed twice"
+            )
+        packages[credits] = Package(credits, amount_usd, standard=True)
+    return MappingProxyType(packages)
+
+
+def price_list_from_data(
+    data: Mapping[str, object], *, version: int, effective_from: datetime, previous: PriceList
+) -> PriceList:
+    """A price list validated whole from plain values (``to_data``'s shape).
+
+    ``packages``, ``categories`` (every category, credits or null) and
+    ``store_update`` are required; ``minimums``, ``free_categories`` and
+    ``subscription_categories`` default to ``previous``'s. Raises
+    ``InvalidInputError`` naming the first field at fault.
+    """
+    if effective_from.tzinfo is None or effective_from.utcoffset() is None:
+        raise InvalidInputError("effective_from", "effective_from needs a time zone offset")
+    known = {
+        "packages",
+        "categories",
+        "minimums",
+        "store_update",
+        "free_categories",
+        "subscription_categories",
+    }
+    for name in data:
+        if name not in known:
+            raise InvalidInputError(name, f"{name} is not a field of a price list")
+    for name in ("packages", "categories", "store_update"):
+        if data.get(name) is None:
+            raise InvalidInputError(name, f"a price list needs {name}")
+    packages = _packages(data["packages"])
+    raw_formula = _mapping("store_update", data["store_update"])
+    if set(raw_formula) != {"base", "included_steps", "per_step"}:
+        raise InvalidInputError(
+            "store_update", "store_update needs base, included_steps and per_step"
+        )
+    formula = StoreUpdateFormula(
+        *(
+            _credits_field(f"store_update.{name}", raw_formula[name])
+            for name in ("base", "included_steps", "per_step")
+        )
+    )
+    raw_categories = _mapping("categories", data["categories"])
+    categories: dict[Category, int | None] = {}
+    for key, price in raw_categories.items():
+        category = _category_key(f"categories.{key}", key)
+        categories[category] = None if price is None else _credits_field(f"categories.{key}", price)
+    for category in Category:
+        if category not in categories:
+            raise InvalidInputError(
+                f"categories.{category.value}",
+                f"categories must price every category; {category.value} is missing "
+                "(null for a price the specialist sets)",
+            )
+    if categories[Category.STORE_UPDATE] != formula.base:
+        raise InvalidInputError(
+            "categories.store_update", "categories.store_update must equal store_update.base"
+        )
+    minimums: Mapping[Category, int] = previous.minimums
+    if data.get("minimums") is not None:
+        minimums = MappingProxyType(
+            {
+                _category_key(f"minimums.{k}", k): _credits_field(f"minimums.{k}", v)
+                for k, v in _mapping("minimums", data["minimums"]).items()
+            }
+        )
+    free = previous.free_categories
+    if data.get("free_categories") is not None:
+        free = _category_set("free_categories", data["free_categories"])
+    subscription = previous.subscription_categories
+    if data.get("subscription_categories") is not None:
+        subscription = _category_set("subscription_categories", data["subscription_categories"])
+    for category in free:
+        if categories[category] != 0:
+            raise InvalidInputError(
+                f"categories.{category.value}", f"{category.value} is free, so its price must be 0"
+            )
+    return PriceList(
+        version=version,
+        effective_from=effective_from,
+        packages=packages,
+        categories=MappingProxyType(categories),
+        minimums=minimums,
+        store_update=formula,
+        free_categories=free,
+        subscription_categories=subscription,
+    )
+
+
+def price_list_in_force(lists: Iterable[PriceList], at: datetime) -> PriceList:
+    """The version in force at ``at``: the latest whose ``effective_from`` is
+    not after it (``lists`` oldest first, version 1 first)."""
+    chosen = DEFAULT_PRICE_LIST
+    for price_list in lists:
+        if price_list.effective_from <= at:
+            chosen = price_list
+    return chosen
 
 
 # --- working hours ----------------------------------------------------------

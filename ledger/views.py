@@ -83,6 +83,7 @@ class RequestView(RequestState):
     """A request replayed from the event store, at its aggregate version."""
 
     version: int
+    price_list_version: int = 1
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ class InvoiceView:
     status: str
     payment_ref: str | None
     issued_at: datetime
+    price_list_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,7 @@ def request_view(request: SupportRequest) -> RequestView:
         opened_at=request.created_on,
         closed_at=request.closed_at,
         version=request.version,
+        price_list_version=request.price_list_version,
     )
 
 
@@ -161,6 +164,7 @@ def invoice_view(invoice: Invoice) -> InvoiceView:
         status=invoice.status.value,
         payment_ref=invoice.payment_ref,
         issued_at=invoice.created_on,
+        price_list_version=invoice.price_list_version,
     )
 
 

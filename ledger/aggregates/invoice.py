@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate
@@ -34,7 +35,16 @@ class Invoice(Aggregate):
         credits: int
         amount_usd: Decimal
         standard_package: bool
+        price_list_version: int | None
         actor: Actor
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 had no price list version: a standard package was
+            priced by version 1, a custom one by no list."""
+            state["price_list_version"] = 1 if state["standard_package"] else None
 
     class InvoicePaid(Aggregate.Event):
         payment_ref: str
@@ -58,6 +68,7 @@ class Invoice(Aggregate):
         credits: int,
         amount_usd: Decimal,
         standard_package: bool,
+        price_list_version: int | None,
         actor: Actor,
     ) -> None:
         self.account_id = account_id
@@ -65,14 +76,23 @@ class Invoice(Aggregate):
         self.credits = credits
         self.amount_usd = amount_usd
         self.standard_package = standard_package
+        self.price_list_version = price_list_version
         self.status = InvoiceStatus.ISSUED
         self.payment_ref: str | None = None
 
     @classmethod
     def issue(
-        cls, account: CustomerAccount, package: Package, *, actor: Actor, at: datetime
+        cls,
+        account: CustomerAccount,
+        package: Package,
+        *,
+        price_list_version: int = 1,
+        actor: Actor,
+        at: datetime,
     ) -> Invoice:
-        """Emits ``InvoiceIssued`` for a package the policy module validated."""
+        """Emits ``InvoiceIssued`` for a package the policy module validated;
+        a standard package records ``price_list_version``, the version that
+        listed it (in force at ``at``)."""
         return cls._create(
             cls.InvoiceIssued,
             id=uuid4(),
@@ -81,6 +101,7 @@ class Invoice(Aggregate):
             credits=package.credits,
             amount_usd=package.amount_usd,
             standard_package=package.standard,
+            price_list_version=price_list_version if package.standard else None,
             actor=actor,
             timestamp=at,
         )

@@ -42,10 +42,9 @@ from ledger.errors import (
     SubscriptionRequiredError,
 )
 from ledger.policy import (
-    COMPLEX_MODIFICATION_MINIMUM,
-    FREE_CATEGORIES,
-    SUBSCRIPTION_CATEGORIES,
+    DEFAULT_PRICE_LIST,
     Category,
+    PriceList,
     SupportCalendar,
     opening_price,
     validate_credits,
@@ -93,14 +92,20 @@ class SupportRequest(Aggregate):
         to_version: str | None
         third_party: bool
         price: int | None
+        price_list_version: int
         actor: Actor
 
-        class_version = 2
+        class_version = 3
 
         @staticmethod
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             """Version 1 had no channel: the helpdesk was the only one."""
             state["channel"] = HELPDESK_CHANNEL
+
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            """Version 2 had no price list version: there was only version 1."""
+            state["price_list_version"] = DEFAULT_PRICE_LIST.version
 
     class PreQuoteRequested(Aggregate.Event):
         note: str
@@ -212,6 +217,7 @@ class SupportRequest(Aggregate):
         to_version: str | None,
         third_party: bool,
         price: int | None,
+        price_list_version: int,
         actor: Actor,
     ) -> None:
         self.account_id = account_id
@@ -223,6 +229,7 @@ class SupportRequest(Aggregate):
         self.to_version = to_version
         self.third_party = third_party
         self.price = price
+        self.price_list_version = price_list_version
         self.agreed_price: int | None = None
         self.status = S.OPEN
         self.revisions = 0
@@ -243,16 +250,22 @@ class SupportRequest(Aggregate):
         from_version: str | None = None,
         to_version: str | None = None,
         third_party: bool = False,
+        prices: PriceList = DEFAULT_PRICE_LIST,
         actor: Actor,
         at: datetime,
     ) -> SupportRequest:
-        """Emits ``RequestOpened`` with the category's price (``None`` for a
-        complex modification). Raises ``ChannelNotAllowedError``,
+        """Emits ``RequestOpened`` with the category's price under ``prices``
+        (the version in force at ``at``; ``None`` for a complex modification),
+        recording that version. Raises ``ChannelNotAllowedError``,
         ``InvalidStoreUpdateError``, ``InvalidInputError``."""
         if channel != HELPDESK_CHANNEL:
             raise ChannelNotAllowedError(channel)
         price = opening_price(
-            category, from_version=from_version, to_version=to_version, third_party=third_party
+            category,
+            from_version=from_version,
+            to_version=to_version,
+            third_party=third_party,
+            prices=prices,
         )
         return cls._create(
             cls.RequestOpened,
@@ -265,6 +278,7 @@ class SupportRequest(Aggregate):
             to_version=to_version,
             third_party=third_party,
             price=price,
+            price_list_version=prices.version,
             actor=actor,
             timestamp=at,
         )
@@ -278,10 +292,19 @@ class SupportRequest(Aggregate):
             self.PreQuoteRequested, note=optional_text("note", note), actor=actor, timestamp=at
         )
 
-    def quote(self, work_price: int, surcharge: int, *, actor: Actor, at: datetime) -> None:
+    def quote(
+        self,
+        work_price: int,
+        surcharge: int,
+        *,
+        prices: PriceList | None = None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
         """Emits ``RequestQuoted`` (price = work price + surcharge for the time
         spent pricing). Allowed after a pre-quote, or as the first price of a
-        complex modification. Raises ``PriceBelowMinimumError``."""
+        complex modification. ``prices``: the request's own version (the
+        minimum). Raises ``PriceBelowMinimumError``."""
         first_complex_price = (
             self.category is Category.COMPLEX_MODIFICATION
             and self.status is S.OPEN
@@ -289,7 +312,7 @@ class SupportRequest(Aggregate):
         )
         if self.status is not S.AWAITING_QUOTE and not first_complex_price:
             self._refuse("quote")
-        work_price = validate_price("price", work_price, minimum=self._minimum_price())
+        work_price = validate_price("price", work_price, minimum=self._minimum_price(prices))
         surcharge = validate_price("surcharge", surcharge)
         total = validate_price("price", work_price + surcharge)
         self.trigger_event(
@@ -316,20 +339,29 @@ class SupportRequest(Aggregate):
             self.QuoteDeclined, reason=optional_text("reason", reason), actor=actor, timestamp=at
         )
 
-    def revise_price(self, new_price: int, reason: str, *, actor: Actor, at: datetime) -> None:
+    def revise_price(
+        self,
+        new_price: int,
+        reason: str,
+        *,
+        prices: PriceList | None = None,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
         """Emits ``PriceRevised``. A raise above an agreed price awaits the
-        client's acceptance again. Raises ``PriceBelowMinimumError``,
+        client's acceptance again. ``prices``: the request's own version (the
+        minimum, the free categories). Raises ``PriceBelowMinimumError``,
         ``InvalidInputError`` (same price, no reason), ``RequestClosedError``."""
         if self.status not in PENDING or self.price is None:
             self._refuse("revise the price", changes_charge=True)
-        new_price = validate_price("price", new_price, minimum=self._minimum_price())
+        new_price = validate_price("price", new_price, minimum=self._minimum_price(prices))
         reason = required_text("reason", reason)
         if new_price == self.price:
             raise InvalidInputError("price", f"the price is already {new_price} credits")
         # The client agreed to a price (accepted quote, complex modification),
         # or was promised a free fix: a higher price waits for their consent.
         agreed = self.agreed_price
-        if agreed is None and self.category in FREE_CATEGORIES:
+        if agreed is None and self.category in self._prices(prices).free_categories:
             agreed = 0
         needs_acceptance = agreed is not None and new_price > agreed
         self.trigger_event(
@@ -347,10 +379,13 @@ class SupportRequest(Aggregate):
         account: CustomerAccount,
         calendar: SupportCalendar,
         *,
+        prices: PriceList | None = None,
         actor: Actor,
         at: datetime,
     ) -> None:
         """Emits ``AnswerCharged`` here and ``CreditsCharged`` on the account.
+        ``prices``: the request's own version (which categories need an update
+        subscription).
 
         Refusals, in this order (the state conflicts before the credits):
         ``AlreadyChargedError`` / ``RequestClosedError``,
@@ -366,9 +401,9 @@ class SupportRequest(Aggregate):
             self._refuse("charge", changes_charge=True)
         if not calendar.is_open(at):
             raise OutsideWorkingHoursError(at, calendar.next_opening(at))
-        if self.category in SUBSCRIPTION_CATEGORIES and not account.has_subscription_on(
-            calendar.local_date(at)
-        ):
+        if self.category in self._prices(
+            prices
+        ).subscription_categories and not account.has_subscription_on(calendar.local_date(at)):
             raise SubscriptionRequiredError(self.customer_id, self.category.value, at)
         assert self.price is not None  # checked above
         account.charge(self.id, self.price, actor=actor, at=at)
@@ -440,10 +475,19 @@ class SupportRequest(Aggregate):
 
     # --- helpers ------------------------------------------------------------
 
-    def _minimum_price(self) -> int:
-        if self.category is Category.COMPLEX_MODIFICATION:
-            return COMPLEX_MODIFICATION_MINIMUM
-        return 0
+    def _minimum_price(self, prices: PriceList | None) -> int:
+        return self._prices(prices).minimum(self.category)
+
+    def _prices(self, prices: PriceList | None) -> PriceList:
+        """The request's own price list: ``prices`` when given (it must be the
+        version the request was opened under), version 1 otherwise."""
+        chosen = DEFAULT_PRICE_LIST if prices is None else prices
+        if chosen.version != self.price_list_version:
+            raise ValueError(
+                f"request {self.id} is priced by price list version "
+                f"{self.price_list_version}, not {chosen.version}"
+            )
+        return chosen
 
     def _refuse(self, action: str, *, changes_charge: bool = False) -> NoReturn:
         """Raise the error ``REFUSALS`` gives for the current status."""

@@ -8,6 +8,7 @@
   ``AcceptQuote``, ``DeclineQuote``, ``RevisePrice``, ``Charge``, ``Refer``,
   ``Cancel``, ``Dispute``, ``Refund``, ``RejectDispute``;
 - ``invoices.py``: ``IssueInvoice``, ``PayInvoice``, ``VoidInvoice``;
+- ``price_lists.py``: ``PublishPriceList``;
 - ``results.py``: what they return.
 
 Each command is a frozen dataclass of its input; its docstring says which
@@ -17,6 +18,7 @@ events it emits and which errors it raises. ``Ledger.execute`` runs one.
 from ledger.commands.accounts import AdjustBalance, OpenAccount, RecordSubscription
 from ledger.commands.cycle import Command, fingerprint
 from ledger.commands.invoices import IssueInvoice, PayInvoice, VoidInvoice
+from ledger.commands.price_lists import PublishPriceList
 from ledger.commands.requests import (
     AcceptQuote,
     Cancel,
@@ -37,6 +39,7 @@ from ledger.commands.results import (
     InvoiceChangeResult,
     IssueInvoiceResult,
     OpenAccountResult,
+    PublishPriceListResult,
     QuoteResult,
     RecordSubscriptionResult,
     RefundResult,
@@ -60,6 +63,8 @@ __all__ = [
     "OpenAccountResult",
     "OpenRequest",
     "PayInvoice",
+    "PublishPriceList",
+    "PublishPriceListResult",
     "Quote",
     "QuoteResult",
     "RecordSubscription",

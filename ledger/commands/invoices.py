@@ -17,7 +17,7 @@ from ledger.commands.cycle import Command
 from ledger.commands.results import InvoiceChangeResult, IssueInvoiceResult
 from ledger.errors import InvalidInputError
 from ledger.permissions import Action
-from ledger.policy import Package, custom_package, standard_package
+from ledger.policy import Package, PriceList, custom_package, standard_package
 from ledger.values import Actor
 
 if TYPE_CHECKING:
@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class IssueInvoice(Command[IssueInvoiceResult]):
-    """Emits ``InvoiceIssued`` for a standard package (80, 160, 320 credits)
-    or a custom one (credits and USD amount). Raises ``InvalidInputError``,
-    ``UnknownAccountError``."""
+    """Emits ``InvoiceIssued`` for a standard package of the price list in
+    force now (recording its version), or a custom one (credits and USD
+    amount). Raises ``InvalidInputError``, ``UnknownAccountError``."""
 
     action = Action.ISSUE_INVOICE
 
@@ -40,9 +40,12 @@ class IssueInvoice(Command[IssueInvoiceResult]):
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], IssueInvoiceResult]:
-        chosen = _package(self.package, self.credits, self.amount_usd)
+        prices = ledger._price_list_at(at)
+        chosen = _package(self.package, self.credits, self.amount_usd, prices)
         account = ledger._account(self.customer_id)
-        invoice = Invoice.issue(account, chosen, actor=actor, at=at)
+        invoice = Invoice.issue(
+            account, chosen, price_list_version=prices.version, actor=actor, at=at
+        )
         return [invoice], IssueInvoiceResult(
             invoice.id, account.customer_id, chosen.credits, chosen.amount_usd, "issued"
         )
@@ -91,13 +94,19 @@ class VoidInvoice(Command[InvoiceChangeResult]):
         )
 
 
-def _package(package: int | None, credits: int | None, amount_usd: Decimal | str | None) -> Package:
-    """A standard package by its credits, or a custom one (credits and USD)."""
+def _package(
+    package: int | None,
+    credits: int | None,
+    amount_usd: Decimal | str | None,
+    prices: PriceList,
+) -> Package:
+    """A standard package of ``prices`` by its credits, or a custom one
+    (credits and USD)."""
     if package is not None and (credits is not None or amount_usd is not None):
         raise InvalidInputError("package", "give either a package or credits and amount_usd")
     if package is not None:
-        return standard_package(package)
+        return standard_package(package, prices)
     if credits is not None and amount_usd is not None:
-        return custom_package(credits, amount_usd)
+        return custom_package(credits, amount_usd, prices)
     field = "credits" if credits is None else "amount_usd"
     raise InvalidInputError(field, "give a package, or both credits and amount_usd")

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class OpenRequest(Command[RequestChangeResult]):
-    """Emits ``RequestOpened`` priced by its category. Raises
+    """Emits ``RequestOpened`` priced by its category under the price list in
+    force now, and recording that version. Raises
     ``ChannelNotAllowedError``, ``UnknownCategoryError``,
     ``InvalidStoreUpdateError``, ``InvalidInputError``, ``UnknownAccountError``."""
 
@@ -46,6 +47,7 @@ class OpenRequest(Command[RequestChangeResult]):
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
         account = ledger._account(self.customer_id)
+        prices = ledger._price_list_at(at)
         request = SupportRequest.open(
             account,
             parse_category(self.category),
@@ -54,6 +56,7 @@ class OpenRequest(Command[RequestChangeResult]):
             from_version=self.from_version,
             to_version=self.to_version,
             third_party=self.third_party,
+            prices=prices,
             actor=actor,
             at=at,
         )
@@ -107,7 +110,8 @@ class Quote(Command[QuoteResult]):
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], QuoteResult]:
         request = ledger._request(self.request_id)
-        request.quote(self.price, self.surcharge, actor=actor, at=at)
+        prices = ledger._price_list(request.price_list_version)
+        request.quote(self.price, self.surcharge, prices=prices, actor=actor, at=at)
         assert request.price is not None  # just quoted
         return [request], QuoteResult(
             request.id, request.status.value, self.price, self.surcharge, request.price
@@ -139,18 +143,24 @@ class DeclineQuote(_RequestChange):
 
 
 @dataclass(frozen=True)
-class RevisePrice(_RequestChange):
-    """Emits ``PriceRevised``. Raises ``PriceBelowMinimumError``,
-    ``InvalidInputError``, ``AlreadyChargedError``, ``RequestClosedError``,
-    ``UnknownRequestError``."""
+class RevisePrice(Command[RequestChangeResult]):
+    """Emits ``PriceRevised`` (the minimum of the request's own price list
+    version). Raises ``PriceBelowMinimumError``, ``InvalidInputError``,
+    ``AlreadyChargedError``, ``RequestClosedError``, ``UnknownRequestError``."""
 
     action = Action.REVISE_PRICE
 
+    request_id: UUID
     price: int
     reason: str
 
-    def change(self, request: SupportRequest, actor: Actor, at: datetime) -> None:
-        request.revise_price(self.price, self.reason, actor=actor, at=at)
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
+        request = ledger._request(self.request_id)
+        prices = ledger._price_list(request.price_list_version)
+        request.revise_price(self.price, self.reason, prices=prices, actor=actor, at=at)
+        return [request], _changed(request)
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,8 @@ class Charge(Command[ChargeResult]):
     ) -> tuple[Sequence[Aggregate], ChargeResult]:
         request = ledger._request(self.request_id)
         account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
-        request.charge(account, ledger.calendar, actor=actor, at=at)
+        prices = ledger._price_list(request.price_list_version)
+        request.charge(account, ledger.calendar, prices=prices, actor=actor, at=at)
         return [request, account], ChargeResult(request.id, request.charged or 0, account.balance)
 
 

@@ -12,7 +12,7 @@ read), keep those receipts loading.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -96,6 +96,13 @@ class RefundResult:
     request_id: UUID
     refunded: int
     balance: int
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class PublishPriceListResult:
+    version: int
+    effective_from: datetime
     position: int = 0
 
 

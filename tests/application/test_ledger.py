@@ -153,6 +153,7 @@ def test_issue_invoice_for_a_standard_package(ledger: Ledger) -> None:
         "issued",
         None,
         ledger.clock(),
+        price_list_version=1,
     )
 
 

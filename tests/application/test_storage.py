@@ -303,7 +303,8 @@ def test_a_version_one_request_opened_without_a_channel_is_read_as_helpdesk(
     current = ledger.recorder.select_events(open_request(ledger, customer_id))[0]
     assert current.topic == REQUEST_OPENED_TOPIC
     state = json.loads(current.state)
-    assert (state.pop("channel"), state.pop("class_version")) == ("helpdesk", 2)
+    assert (state.pop("channel"), state.pop("class_version")) == ("helpdesk", 3)
+    assert state.pop("price_list_version") == 1
     old_id = uuid4()
 
     ledger.recorder.insert_events(

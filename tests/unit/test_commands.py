@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
@@ -30,6 +30,7 @@ from ledger.commands import (
     OpenAccount,
     OpenRequest,
     PayInvoice,
+    PublishPriceList,
     Quote,
     RecordSubscription,
     Refer,
@@ -119,6 +120,24 @@ EXAMPLES: list[tuple[Command[Any], str, dict[str, Any]]] = [
         "resolve_dispute",
         {"request_id": REQUEST, "reason": "Solved"},
     ),
+    (
+        PublishPriceList(
+            [{"credits": 80, "amount_usd": "95.00"}],
+            {"configuration": 12},
+            {"base": 20, "included_steps": 2, "per_step": 5},
+            datetime(2026, 12, 7, tzinfo=UTC),
+        ),
+        "publish_price_list",
+        {
+            "packages": [{"credits": 80, "amount_usd": "95.00"}],
+            "categories": {"configuration": 12},
+            "store_update": {"base": 20, "included_steps": 2, "per_step": 5},
+            "effective_from": datetime(2026, 12, 7, tzinfo=UTC),
+            "minimums": None,
+            "free_categories": None,
+            "subscription_categories": None,
+        },
+    ),
 ]
 
 COMMANDS = [c for c, _, _ in EXAMPLES]
@@ -145,6 +164,10 @@ def changed(value: Any) -> Any:
         return date(value.year + 1, value.month, value.day)
     if isinstance(value, Decimal):
         return value + 1
+    if isinstance(value, dict):
+        return {**value, "other": 1}
+    if isinstance(value, list):
+        return [*value, "other"]
     assert value is None
     return "given"
 

@@ -27,6 +27,7 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_REQUEST,
         A.READ_STATEMENT,  # issue 5: statements for helpdesk and finance
         A.READ_INVOICE,  # Decision: so it can tell a customer a payment arrived
+        A.READ_PRICE_LIST,  # API 1.1: GET /v1/price-list for any role
     },
     # "quote, revise a price, charge (answer), refer, resolve disputes; read
     # and replay any history" (API.md: accounts and requests included)
@@ -39,6 +40,7 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_HISTORY,
         A.READ_ACCOUNT,
         A.READ_REQUEST,
+        A.READ_PRICE_LIST,
     },
     # "issue and void invoices, record payments, subscriptions and
     # adjustments; read the audit trail, reports, exports" (API.md: finance
@@ -58,6 +60,7 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_STATEMENT,
         A.VERIFY_LEDGER,  # issue 5: GET /v1/audit/verify for finance and admin
         A.READ_EVENTS,  # API-1.1.md: GET /v1/events (finance, admin); webhooks: admin
+        A.READ_PRICE_LIST,
     },
     # "everything, and operations"
     Role.ADMIN: set(Action),
