@@ -266,6 +266,9 @@ class InvoiceViewOut(Out):
     status: str
     payment_ref: str | None
     issued_at: datetime
+    price_list_version: int | None = Field(
+        description="the price list that listed a standard package; null for a custom one"
+    )
 
 
 class BalanceOut(Out):
@@ -333,6 +336,10 @@ class RequestOut(RequestState):
     position: int = Field(description="the read model's position")
 
 
+class HistoryStateOut(RequestState):
+    price_list_version: int = Field(description="the price list the request is priced by")
+
+
 class HistoryEventOut(Out):
     position: int | None
     version: int
@@ -340,7 +347,7 @@ class HistoryEventOut(Out):
     at: datetime
     actor: str
     data: dict[str, Any]
-    state: RequestState
+    state: HistoryStateOut
 
 
 class HistoryOut(Out):
