@@ -7,13 +7,16 @@ Each test has a store of its own: the price lists are one stream per store.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
@@ -225,3 +228,22 @@ def test_publishing_writes_the_stream_once_then_one_event_a_version(ledger: Ledg
     ]
     assert [p.version for p in ledger.price_lists()] == [1, 2, 3]
     assert ledger.price_lists()[2].packages[80].amount_usd == Decimal("95.00")
+
+
+def test_an_invoice_issued_before_versions_is_read_as_version_1(
+    make: Callable[[], Ledger],
+) -> None:
+    ledger = make()
+    customer_id = funded_customer(ledger)
+    issued = ledger.issue_invoice(customer_id, package=160, actor=FINANCE)
+    stored = ledger.recorder.select_events(issued.invoice_id)[0]
+    state = json.loads(stored.state)
+    assert (state.pop("price_list_version"), state.pop("class_version")) == (1, 2)
+    old_id = uuid4()
+    ledger.recorder.insert_events(
+        [StoredEvent(old_id, 1, stored.topic, json.dumps(state).encode())]
+    )
+
+    old = make().get_invoice(old_id)
+
+    assert (old.credits, old.amount_usd, old.price_list_version) == (160, Decimal("180.00"), 1)
