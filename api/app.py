@@ -25,7 +25,7 @@ from api.metrics import Metrics
 from api.middleware import RequestMiddleware
 from api.routers import accounts, audit, invoices, operations, reports, requests
 from ledger.application import Ledger
-from ledger.bootstrap import open_services
+from ledger.bootstrap import open_checked
 from ledger.settings import LedgerSettings, load_settings
 
 DESCRIPTION = """
@@ -62,11 +62,12 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = open_services(chosen, ledger=ledger)
+        services = open_checked(chosen, ledger=ledger)  # one-line database errors
         app.state.ledger = services.ledger
         app.state.read_models = services.queries
         app.state.projections = services.projections
         app.state.audit = services.audit
+        app.state.readiness = services.readiness
         app.state.keyring = keyring
         app.state.metrics_token = metrics_token
         if chosen.in_process_projections:

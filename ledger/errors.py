@@ -82,6 +82,14 @@ class StoreUnavailableError(LedgerError):
     title = "Store unavailable"
 
 
+class DatabaseUnusableError(StoreUnavailableError):
+    """The configured database cannot be used (unreachable, missing, wrong
+    password, no privilege): ``detail`` is one line naming the setting, with
+    the password masked, and what the server said."""
+
+    title = "Database unusable"
+
+
 # --- invalid input ---------------------------------------------------------
 
 

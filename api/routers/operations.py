@@ -32,6 +32,7 @@ from api.routers import problems
 from ledger.errors import StoreUnavailableError
 from ledger.permissions import Action, may
 from ledger.projections import Projections, ReadQueries
+from ledger.projections.readiness import Readiness, Verdict
 from ledger.values import Actor
 
 router = APIRouter(tags=["operations"])
@@ -56,12 +57,14 @@ async def healthz() -> ModelJSON:
 async def readyz(
     request: Request,
     ledger: LedgerDep,
-    read_models: Annotated[ReadQueries, Depends(get_read_models)],
     projections: Annotated[Projections, Depends(get_projections)],
 ) -> ModelJSON | JSONResponse:
-    """Readiness: the store answers and no read model has stopped on an event
-    it cannot apply (else 503). The position, each read model's lag in events,
-    and which read model stopped, where and why, only for the admin role;
+    """Readiness: the store answers, no read model has stopped on an event it
+    cannot apply, none lags by more than ``LEDGER_READY_MAX_LAG`` events for
+    longer than ``LEDGER_READY_LAG_GRACE_S``, and (with in-process
+    projections off) a worker has held the read models' locks within that
+    grace period (else 503, whose ``type`` says which). The position, each
+    read model's lag in events, and what is wrong, only for the admin role;
     anyone else gets the status alone."""
     actor = optional_actor(request)
     admin = actor is not None and may(actor.role, Action.OPERATE)
@@ -70,14 +73,20 @@ async def readyz(
         if admin:
             raise failure
         return problem(503, "a read model has stopped; an operator must act", code=failure.code)
+    readiness: Readiness = request.app.state.readiness
 
-    def check() -> s.ReadyOut:
-        return s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag())
+    def check() -> tuple[int, Verdict]:
+        return ledger.position(), readiness.check()
 
-    ready = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
+    position, verdict = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
+    if not verdict.ready:
+        if admin:
+            fields = {"lag": verdict.lag, "position": position}
+            return problem(503, str(verdict.reason), code=verdict.code, fields=fields)
+        return problem(503, "not ready; an operator must act", code=verdict.code)
     if admin:
-        return ModelJSON(ready)
-    return JSONResponse({"status": ready.status})
+        return ModelJSON(s.ReadyOut(status="ready", position=position, lag=verdict.lag))
+    return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=problems(401, 403))

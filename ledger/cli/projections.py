@@ -21,8 +21,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger.bootstrap import Services, open_services
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.bootstrap import Services
+from ledger.cli.app import command, fail, services_or_exit
 from ledger.errors import ProjectionFailedError, StoreUnavailableError
 from ledger.projections import reconcile as reconcile_read_models
 
@@ -51,14 +51,10 @@ class RateColumn(ProgressColumn):
 
 
 def _services(batch_size: int | None) -> Services:
-    settings = settings_or_exit()
-    try:
-        return open_services(settings, batch_size=batch_size, rebuild_batch_size=batch_size)
-    except StoreUnavailableError as e:
-        fail(f"store unavailable: {e}", code=1)
+    return services_or_exit(batch_size=batch_size, rebuild_batch_size=batch_size)
 
 
-@app.command()
+@command()
 def project(batch_size: int | None = BatchSize) -> None:
     """Run the read models until SIGTERM or SIGINT (a worker for PostgreSQL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -96,7 +92,7 @@ def project(batch_size: int | None = BatchSize) -> None:
     log.info("worker stopped")
 
 
-@app.command()
+@command()
 def rebuild(
     name: str | None = typer.Argument(None, help="One read model; all when omitted."),
     batch_size: int | None = BatchSize,
@@ -131,7 +127,7 @@ def rebuild(
     typer.echo(f"rebuilt {name or 'all read models'}: {events} events in {elapsed:.1f} s")
 
 
-@app.command()
+@command()
 def reconcile() -> None:
     """Recompute every balance from the events and compare it with the read
     models; exit 1 on any difference."""

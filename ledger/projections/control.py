@@ -250,6 +250,15 @@ class Projections:
         lags["chain"] = self.audit.lag()
         return lags
 
+    def unheld_locks(self) -> list[str]:
+        """The read models' (and the chain's) locks no worker holds right now."""
+        names = [*self.names, CHAIN_LOCK]
+        try:
+            held = self.store.held(names)
+        except StoreUnavailableError:
+            return names
+        return [n for n in names if n not in held]
+
     def positions(self) -> dict[str, int]:
         with self.store.reading() as cur:
             return tracking_positions(cur, self.names)
