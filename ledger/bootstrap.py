@@ -215,8 +215,32 @@ def database_problem(settings: LedgerSettings, error: BaseException) -> Database
     """One line naming ``LEDGER_DATABASE_URL`` (password masked) and the server's words."""
     return DatabaseUnusableError(
         f"cannot use the database {DATABASE_VARIABLE}={masked_url(settings.database_url)}: "
-        f"{one_line(error)}"
+        f"{one_line(error)}",
+        retryable=_unreachable(error),
     )
+
+
+def _unreachable(error: BaseException) -> bool:
+    """No server answered, or it is starting or shutting down: it may answer
+    later. A server that refused (no such database, a wrong password, no
+    privilege) gives a reason that waiting does not change. psycopg gives no
+    SQLSTATE for a refused connection: the server's ``FATAL`` line tells."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, psycopg_pool.PoolTimeout):
+            return True
+        if isinstance(cause, psycopg.Error):
+            if cause.sqlstate is not None:
+                return cause.sqlstate.startswith(("08", "57"))
+            text = str(cause)
+            return "FATAL" not in text or bool(_NOT_YET.search(text))
+        cause = cause.__cause__
+    return isinstance(error, StoreUnavailableError)
+
+
+_NOT_YET = re.compile(
+    r"the database system is (starting up|shutting down|in recovery mode|not yet accepting)"
+)
 
 
 def check_database(settings: LedgerSettings) -> None:
