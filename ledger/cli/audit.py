@@ -119,7 +119,8 @@ def verify_statement_command(file: Path) -> None:
 
 @command("replay")
 def replay_command(request_id: str) -> None:
-    """A readable timeline of one request, event by event."""
+    """A readable timeline of one request, event by event: the credits each
+    event moved (charges and refunds) and each reason or pre-quote note."""
     try:
         entries = ledger_or_exit().request_history(UUID(request_id))
     except ValueError:
@@ -127,7 +128,8 @@ def replay_command(request_id: str) -> None:
     except LedgerError as e:
         fail(e.detail)
     table = Table(title=f"request {request_id}")
-    for column in ("#", "time", "event", "actor", "status", "price", "reason", "balance after"):
+    columns = ("#", "time", "event", "actor", "status", "price", "credits", "reason or note")
+    for column in (*columns, "balance after"):
         table.add_column(column)
     for entry in entries:
         table.add_row(
@@ -137,13 +139,22 @@ def replay_command(request_id: str) -> None:
             entry.actor,
             entry.state.status,
             "" if entry.state.price is None else str(entry.state.price),
-            str(entry.data.get("reason") or ""),
+            _credits(entry.data.get("amount")),
+            str(entry.data.get("reason") or entry.data.get("note") or ""),
             str(entry.data.get("balance_after", "")),
         )
     console = Console()
     if not console.is_terminal:  # a file or a pipe: do not wrap at 80 columns
         console = Console(width=240)
     console.print(table)
+
+
+def _credits(amount: object) -> str:
+    """The credits an event moved, signed as the account saw them: ``-25``
+    for a charge, ``+10`` for a refund, ``0`` for a free answer."""
+    if not isinstance(amount, int):
+        return ""
+    return f"+{amount}" if amount > 0 else str(amount)
 
 
 @command("export-audit")
