@@ -393,9 +393,10 @@ class HealthOut(Out):
 
 class ReadyOut(Out):
     status: str
-    #: ``position`` and ``lag`` are given to the admin role only.
+    #: ``position``, ``lag`` and ``details`` are given to the admin role only.
     position: int | None = None
     lag: dict[str, int] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Problem(BaseModel):

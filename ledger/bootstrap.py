@@ -25,6 +25,7 @@ from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
 from ledger.audit.service import Audit
 from ledger.errors import DatabaseUnusableError, StoreUnavailableError
+from ledger.integrations.service import Integrations
 from ledger.persistence.library import LedgerPostgresFactory
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from ledger.persistence.store import PostgresStore, SQLiteStore, Store
@@ -310,3 +311,10 @@ def open_checked_ledger(settings: LedgerSettings) -> Ledger:
         raise
     except OPEN_ERRORS as e:
         raise database_problem(settings, e) from e
+
+
+def open_integrations(settings: LedgerSettings, ledger: Ledger) -> Integrations:
+    """The event feed, the webhook registry and its delivery worker, on a
+    store of their own beside ``ledger``'s events (``start()`` to deliver,
+    ``close()`` to stop; the ledger is left open)."""
+    return Integrations(ledger, open_store(settings, ledger), settings)

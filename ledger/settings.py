@@ -21,6 +21,7 @@ from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -59,6 +60,18 @@ class LedgerSettings(BaseSettings):
     #: How long a read model may stay late (or no worker hold the read
     #: models' locks) before ``/readyz`` answers 503, in seconds.
     ready_lag_grace_s: float = 30.0
+    #: ``BalanceLow`` is raised when a movement takes a balance below this.
+    low_balance: int = 20
+    #: Webhook delivery: the answer timeout, the first retry delay and its cap,
+    #: when to give up on one event, and how often an idle webhook looks for
+    #: new events (all in seconds).
+    webhook_timeout_s: float = 10.0
+    webhook_retry_first_s: float = 1.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_give_up_s: float = 3 * 24 * 3600.0
+    webhook_poll_s: float = 0.5
+    #: Signs the console's session cookies and the customer statement links.
+    secret_key: SecretStr | None = None
 
     @field_validator("api_keys")
     @classmethod
@@ -81,6 +94,15 @@ class LedgerSettings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         database_env(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret key is at least {MIN_SECRET_LENGTH} characters")
         return value
 
     @field_validator("support_hours")
@@ -156,6 +178,26 @@ class LedgerSettings(BaseSettings):
     def _check_ready_lag_grace(cls, value: float) -> float:
         if not 0 <= value <= 3600:
             raise ValueError("the grace period is between 0 and 3600 seconds")
+        return value
+
+    @field_validator("low_balance")
+    @classmethod
+    def _check_low_balance(cls, value: int) -> int:
+        if not 0 <= value <= 1_000_000_000:
+            raise ValueError("the low-balance threshold is a number of credits, 0 or more")
+        return value
+
+    @field_validator(
+        "webhook_timeout_s",
+        "webhook_retry_first_s",
+        "webhook_retry_max_s",
+        "webhook_give_up_s",
+        "webhook_poll_s",
+    )
+    @classmethod
+    def _check_webhook_seconds(cls, value: float) -> float:
+        if not 0 < value <= 30 * 24 * 3600:
+            raise ValueError("a webhook delay is a positive number of seconds, at most 30 days")
         return value
 
     @cached_property

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -64,8 +64,9 @@ async def readyz(
     longer than ``LEDGER_READY_LAG_GRACE_S``, and (with in-process
     projections off) a worker has held the read models' locks within that
     grace period (else 503, whose ``type`` says which). The position, each
-    read model's lag in events, and what is wrong, only for the admin role;
-    anyone else gets the status alone."""
+    read model's lag in events, what is wrong, and ``details.webhooks``
+    (whether this process delivers, and the webhooks that gave up) only for
+    the admin role; anyone else gets the status alone."""
     actor = optional_actor(request)
     admin = actor is not None and may(actor.role, Action.OPERATE)
     failure = projections.failure()
@@ -75,17 +76,23 @@ async def readyz(
         return problem(503, "a read model has stopped; an operator must act", code=failure.code)
     readiness: Readiness = request.app.state.readiness
 
-    def check() -> tuple[int, Verdict]:
-        return ledger.position(), readiness.check()
+    def check() -> tuple[int, Verdict, dict[str, Any]]:
+        webhooks = request.app.state.integrations.readiness()
+        return ledger.position(), readiness.check(), webhooks
 
-    position, verdict = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
+    position, verdict, webhooks = await asyncio.get_running_loop().run_in_executor(
+        _READINESS, check
+    )
     if not verdict.ready:
         if admin:
-            fields = {"lag": verdict.lag, "position": position}
+            fields = {"lag": verdict.lag, "position": position, "details": {"webhooks": webhooks}}
             return problem(503, str(verdict.reason), code=verdict.code, fields=fields)
         return problem(503, "not ready; an operator must act", code=verdict.code)
     if admin:
-        return ModelJSON(s.ReadyOut(status="ready", position=position, lag=verdict.lag))
+        details = {"webhooks": webhooks}
+        return ModelJSON(
+            s.ReadyOut(status="ready", position=position, lag=verdict.lag, details=details)
+        )
     return JSONResponse({"status": "ready"})
 
 

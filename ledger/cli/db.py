@@ -27,7 +27,10 @@ import typer
 from psycopg import sql
 
 from ledger.audit.store import TABLE as CHAIN_TABLE
+from ledger.bootstrap import open_integrations
 from ledger.cli.app import app, command, fail, services_or_exit, settings_or_exit
+from ledger.errors import LedgerError
+from ledger.persistence.store import STORE_ERRORS
 
 db = typer.Typer(no_args_is_help=True, help="The database: schema, owner and service role.")
 app.add_typer(db, name="db")
@@ -47,6 +50,11 @@ def setup_command(
         fail("--owner and --app-role must differ: the owner may disable the triggers")
     # Creates the events, snapshots, read-model and tracking tables, and the chain.
     services = services_or_exit(settings)
+    try:
+        open_integrations(settings, services.ledger).close()  # the webhooks' tables too
+    except (LedgerError, *STORE_ERRORS) as e:  # type: ignore[misc]
+        services.close()
+        fail(f"cannot open the ledger: {e}")
     try:
         ledger = services.ledger
         kwargs: dict[str, Any] = dict(getattr(services.store, "kwargs", {}))

@@ -36,6 +36,7 @@ def commands(tmp: Path) -> list[list[str]]:
         ["rebuild"],
         ["reconcile"],
         ["db", "setup", "--owner", "o", "--app-role", "a"],
+        ["webhooks", "list"],
     ]
 
 
@@ -164,6 +165,7 @@ def test_serve_stops_before_uvicorn_with_one_line(missing_database_url: str) -> 
         "PATH": "/usr/bin:/bin",
         "LEDGER_DATABASE_URL": missing_database_url,
         "LEDGER_API_KEYS": "admin:admin-token-123",
+        "LEDGER_SECRET_KEY": "s" * 40,
     }
     done = subprocess.run(
         [sys.executable, "-c", "from ledger.cli import main; main()", "serve", "--port", "8765"],
