@@ -37,6 +37,8 @@ def commands(tmp: Path) -> list[list[str]]:
         ["reconcile"],
         ["db", "setup", "--owner", "o", "--app-role", "a"],
         ["webhooks", "list"],
+        ["accounts"],
+        ["requests"],
     ]
 
 
