@@ -37,7 +37,7 @@ from api.routers import (
     webhooks,
 )
 from ledger.application import Ledger
-from ledger.bootstrap import open_integrations, open_services
+from ledger.bootstrap import open_checked, open_integrations
 from ledger.settings import LedgerSettings, load_settings
 
 logger = logging.getLogger("api")
@@ -86,11 +86,12 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services = open_services(chosen, ledger=ledger)
+        services = open_checked(chosen, ledger=ledger)  # one-line database errors
         app.state.ledger = services.ledger
         app.state.read_models = services.queries
         app.state.projections = services.projections
         app.state.audit = services.audit
+        app.state.readiness = services.readiness
         app.state.keyring = keyring
         app.state.metrics_token = metrics_token
         # The feed, the webhooks and their delivery (delivered here when the

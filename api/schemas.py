@@ -451,6 +451,13 @@ class StatementLineOut(Out):
     actor: str
     reason: str | None
     event_digest: str
+    #: The request's subject and category (charges and refunds), the
+    #: invoice's package in credits (purchases).
+    subject: str | None = None
+    category: str | None = None
+    package: int | None = None
+    #: What the movement was, in words a customer reads.
+    description: str = ""
 
 
 class StatementOut(Out):

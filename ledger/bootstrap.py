@@ -11,15 +11,21 @@ lifespan, the CLI commands and the tests call these functions.
 from __future__ import annotations
 
 import hmac
+import re
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import psycopg
+import psycopg_pool
+from eventsourcing.persistence import PersistenceError
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
 from ledger.audit.service import Audit
+from ledger.errors import DatabaseUnusableError, StoreUnavailableError
 from ledger.integrations.service import Integrations
 from ledger.persistence.library import LedgerPostgresFactory
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
@@ -31,8 +37,13 @@ from ledger.projections import (
     Projections,
     ReadQueries,
 )
+from ledger.projections.readiness import Readiness
 from ledger.settings import LedgerSettings, database_env, load_settings
 
+#: The setting every database message names.
+DATABASE_VARIABLE = "LEDGER_DATABASE_URL"
+#: How long the start-up check waits for the server, in seconds.
+CHECK_CONNECT_TIMEOUT_S = 5
 # How long a writer waits for SQLite's file lock before giving up, in seconds.
 SQLITE_LOCK_TIMEOUT_S = 10
 # What the lists' cursor key is derived for, from ``LEDGER_SECRET_KEY``.
@@ -129,6 +140,7 @@ class Services:
     audit: Audit
     projections: Projections
     queries: ReadQueries
+    readiness: Readiness
     #: ``False`` when the ledger was handed in: its owner closes it.
     owns_ledger: bool = field(default=True)
 
@@ -175,6 +187,12 @@ def open_services(
         cursors=open_cursors(settings, projections),
         read_timeout_s=settings.read_timeout_s,
     )
+    readiness = Readiness(
+        projections,
+        max_lag=settings.ready_max_lag,
+        grace_s=settings.ready_lag_grace_s,
+        expect_worker=not settings.in_process_projections,
+    )
     return Services(
         settings=settings,
         ledger=the_ledger,
@@ -182,8 +200,138 @@ def open_services(
         audit=audit,
         projections=projections,
         queries=queries,
+        readiness=readiness,
         owns_ledger=owns_ledger,
     )
+
+
+# --- opening with one-line errors ---------------------------------------------------
+
+#: What opening the ledger raises when its database cannot be used.
+OPEN_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.Error,
+    psycopg_pool.PoolTimeout,
+    sqlite3.Error,
+    PersistenceError,
+    StoreUnavailableError,
+)
+
+
+def masked_url(url: str) -> str:
+    """``url`` with its password (in the user info or a ``password=``
+    parameter) replaced by ``***``."""
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+
+
+def one_line(error: BaseException) -> str:
+    """What the server (or the driver) said, on one line."""
+    cause = error
+    while isinstance(cause, StoreUnavailableError | PersistenceError) and cause.__cause__:
+        cause = cause.__cause__
+    text = "; ".join(line.strip() for line in str(cause).splitlines() if line.strip())
+    return re.sub(r"\s+", " ", text) or type(cause).__name__
+
+
+def database_problem(settings: LedgerSettings, error: BaseException) -> DatabaseUnusableError:
+    """One line naming ``LEDGER_DATABASE_URL`` (password masked) and the server's words."""
+    return DatabaseUnusableError(
+        f"cannot use the database {DATABASE_VARIABLE}={masked_url(settings.database_url)}: "
+        f"{one_line(error)}",
+        retryable=_unreachable(error),
+    )
+
+
+def _unreachable(error: BaseException) -> bool:
+    """No server answered, or it is starting or shutting down: it may answer
+    later. A server that refused (no such database, a wrong password, no
+    privilege) gives a reason that waiting does not change. psycopg gives no
+    SQLSTATE for a refused connection: the server's ``FATAL`` line tells."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, psycopg_pool.PoolTimeout):
+            return True
+        if isinstance(cause, psycopg.Error):
+            if cause.sqlstate is not None:
+                return cause.sqlstate.startswith(("08", "57"))
+            text = str(cause)
+            return "FATAL" not in text or bool(_NOT_YET.search(text))
+        cause = cause.__cause__
+    return isinstance(error, StoreUnavailableError)
+
+
+_NOT_YET = re.compile(
+    r"the database system is (starting up|shutting down|in recovery mode|not yet accepting)"
+)
+
+
+def check_database(settings: LedgerSettings) -> None:
+    """Connect once, directly (the pool would only say it timed out), and check
+    that the role may use the schema; raise ``DatabaseUnusableError`` saying
+    what the server said. SQLite: nothing to check (the file is created)."""
+    if settings.backend != "postgres":
+        return
+    env = database_env(settings.database_url)
+    schema = env["POSTGRES_SCHEMA"].strip() or "public"
+    try:
+        with psycopg.connect(
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"],
+            dbname=env["POSTGRES_DBNAME"],
+            connect_timeout=CHECK_CONNECT_TIMEOUT_S,
+            autocommit=True,
+        ) as conn:
+            row = conn.execute(
+                "SELECT to_regnamespace(%s) IS NOT NULL, "
+                "to_regnamespace(%s) IS NULL OR has_schema_privilege(%s, 'USAGE')",
+                (schema, schema, schema),
+            ).fetchone()
+    except psycopg.Error as e:
+        raise database_problem(settings, e) from e
+    if row is not None and row[0] and not row[1]:
+        user = env["POSTGRES_USER"]
+        raise database_problem(
+            settings,
+            PermissionError(
+                f"permission denied for schema {schema}: role {user} has no USAGE on it "
+                "(see docs/database-roles.md: ledger db setup grants it)"
+            ),
+        )
+
+
+def open_checked(
+    settings: LedgerSettings,
+    *,
+    ledger: Ledger | None = None,
+    batch_size: int | None = None,
+    rebuild_batch_size: int | None = None,
+) -> Services:
+    """``open_services`` after ``check_database``: a database that cannot be
+    used raises ``DatabaseUnusableError`` (one line), never a driver's
+    traceback. A given ``ledger`` is already open: only the rest is checked."""
+    try:
+        if ledger is None:
+            check_database(settings)
+        return open_services(
+            settings, ledger=ledger, batch_size=batch_size, rebuild_batch_size=rebuild_batch_size
+        )
+    except DatabaseUnusableError:
+        raise
+    except OPEN_ERRORS as e:
+        raise database_problem(settings, e) from e
+
+
+def open_checked_ledger(settings: LedgerSettings) -> Ledger:
+    """``open_ledger`` after ``check_database``, with the same one-line errors."""
+    try:
+        check_database(settings)
+        return open_ledger(settings)
+    except DatabaseUnusableError:
+        raise
+    except OPEN_ERRORS as e:
+        raise database_problem(settings, e) from e
 
 
 def open_integrations(settings: LedgerSettings, ledger: Ledger) -> Integrations:

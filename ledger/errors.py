@@ -83,6 +83,35 @@ class StoreUnavailableError(LedgerError):
     title = "Store unavailable"
 
 
+class ReadModelBusyError(ConflictError):
+    """A rebuild needs the read models' locks, which another worker holds."""
+
+    title = "Read model run by another worker"
+
+    def __init__(self, read_models: list[str], waited_s: float) -> None:
+        super().__init__(
+            f"read model(s) {', '.join(read_models)} are run by another worker (`ledger "
+            f"project` or an API process with in-process projections): waited {waited_s:.0f} s "
+            "for their locks; stop that worker, then rebuild",
+            read_models=read_models,
+            waited_s=waited_s,
+        )
+
+
+class DatabaseUnusableError(StoreUnavailableError):
+    """The configured database cannot be used (unreachable, missing, wrong
+    password, no privilege): ``detail`` is one line naming the setting, with
+    the password masked, and what the server said."""
+
+    title = "Database unusable"
+
+    def __init__(self, detail: str, *, retryable: bool = False) -> None:
+        super().__init__(detail)
+        #: The server could not be reached (or is starting or stopping): it
+        #: may answer later. Not so for a missing database or a wrong password.
+        self.retryable = retryable
+
+
 # --- invalid input ---------------------------------------------------------
 
 

@@ -55,6 +55,11 @@ class LedgerSettings(BaseSettings):
     limit_concurrency: int = 512
     #: Requests in flight per API key beyond which the API answers 429.
     max_concurrent_per_key: int = 16
+    #: Events a read model may lag by before ``/readyz`` counts it late.
+    ready_max_lag: int = 1000
+    #: How long a read model may stay late (or no worker hold the read
+    #: models' locks) before ``/readyz`` answers 503, in seconds.
+    ready_lag_grace_s: float = 30.0
     #: ``BalanceLow`` is raised when a movement takes a balance below this.
     low_balance: int = 20
     #: Webhook delivery: the answer timeout, the first retry delay and its cap,
@@ -161,6 +166,20 @@ class LedgerSettings(BaseSettings):
     def _check_max_concurrent_per_key(cls, value: int) -> int:
         if not 1 <= value <= 10_000:
             raise ValueError("the per-key limit is between 1 and 10000")
+        return value
+
+    @field_validator("ready_max_lag")
+    @classmethod
+    def _check_ready_max_lag(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError("the lag threshold is a number of events, 0 or more")
+        return value
+
+    @field_validator("ready_lag_grace_s")
+    @classmethod
+    def _check_ready_lag_grace(cls, value: float) -> float:
+        if not 0 <= value <= 3600:
+            raise ValueError("the grace period is between 0 and 3600 seconds")
         return value
 
     @field_validator("low_balance")

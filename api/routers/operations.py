@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -32,6 +32,7 @@ from api.routers import problems
 from ledger.errors import StoreUnavailableError
 from ledger.permissions import Action, may
 from ledger.projections import Projections, ReadQueries
+from ledger.projections.readiness import Readiness, Verdict
 from ledger.values import Actor
 
 router = APIRouter(tags=["operations"])
@@ -56,14 +57,16 @@ async def healthz() -> ModelJSON:
 async def readyz(
     request: Request,
     ledger: LedgerDep,
-    read_models: Annotated[ReadQueries, Depends(get_read_models)],
     projections: Annotated[Projections, Depends(get_projections)],
 ) -> ModelJSON | JSONResponse:
-    """Readiness: the store answers and no read model has stopped on an event
-    it cannot apply (else 503). For the admin role only: the position, each
-    read model's lag in events, which read model stopped, where and why, and
-    ``details.webhooks`` (whether this process delivers, and the webhooks that
-    gave up); anyone else gets the status alone."""
+    """Readiness: the store answers, no read model has stopped on an event it
+    cannot apply, none lags by more than ``LEDGER_READY_MAX_LAG`` events for
+    longer than ``LEDGER_READY_LAG_GRACE_S``, and (with in-process
+    projections off) a worker has held the read models' locks within that
+    grace period (else 503, whose ``type`` says which). The position, each
+    read model's lag in events, what is wrong, and ``details.webhooks``
+    (whether this process delivers, and the webhooks that gave up) only for
+    the admin role; anyone else gets the status alone."""
     actor = optional_actor(request)
     admin = actor is not None and may(actor.role, Action.OPERATE)
     failure = projections.failure()
@@ -71,19 +74,26 @@ async def readyz(
         if admin:
             raise failure
         return problem(503, "a read model has stopped; an operator must act", code=failure.code)
+    readiness: Readiness = request.app.state.readiness
 
-    def check() -> s.ReadyOut:
-        return s.ReadyOut(
-            status="ready",
-            position=ledger.position(),
-            lag=read_models.lag(),
-            details={"webhooks": request.app.state.integrations.readiness()},
-        )
+    def check() -> tuple[int, Verdict, dict[str, Any]]:
+        webhooks = request.app.state.integrations.readiness()
+        return ledger.position(), readiness.check(), webhooks
 
-    ready = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
+    position, verdict, webhooks = await asyncio.get_running_loop().run_in_executor(
+        _READINESS, check
+    )
+    if not verdict.ready:
+        if admin:
+            fields = {"lag": verdict.lag, "position": position, "details": {"webhooks": webhooks}}
+            return problem(503, str(verdict.reason), code=verdict.code, fields=fields)
+        return problem(503, "not ready; an operator must act", code=verdict.code)
     if admin:
-        return ModelJSON(ready)
-    return JSONResponse({"status": ready.status})
+        details = {"webhooks": webhooks}
+        return ModelJSON(
+            s.ReadyOut(status="ready", position=position, lag=verdict.lag, details=details)
+        )
+    return JSONResponse({"status": "ready"})
 
 
 @router.get("/metrics", response_class=PlainTextResponse, responses=problems(401, 403))

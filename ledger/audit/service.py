@@ -16,10 +16,16 @@ from uuid import UUID
 from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ledger.aggregates import CustomerAccount, account_id_for
+from ledger.aggregates import CustomerAccount, Invoice, SupportRequest, account_id_for
 from ledger.application import Ledger
 from ledger.audit.chain import ChainBreak, ChainHead, Verification, verify
-from ledger.audit.statement import MOVEMENT_KINDS, Statement, build_statement, check_statement
+from ledger.audit.statement import (
+    MOVEMENT_KINDS,
+    Origin,
+    Statement,
+    build_statement,
+    check_statement,
+)
 from ledger.audit.store import PAGE, ChainStore, stored_events
 from ledger.errors import InvalidInputError, UnknownAccountError
 from ledger.persistence.store import Store, as_uuid
@@ -173,7 +179,21 @@ class Audit:
             until=until,
             head=self.chain.head(),
             issued_at=self.ledger.clock(),
+            origins=self._origin,
         )
+
+    def _origin(self, aggregate_id: UUID) -> Origin | None:
+        """The subject and category of a request, or the package of an
+        invoice, from its first stored event."""
+        found = self.ledger.recorder.select_events(aggregate_id, limit=1)
+        if not found:
+            return None
+        first = self.ledger.mapper.to_domain_event(found[0])
+        if isinstance(first, SupportRequest.RequestOpened):
+            return Origin(subject=first.subject, category=str(first.category.value))
+        if isinstance(first, Invoice.InvoiceIssued):
+            return Origin(package=first.credits)
+        return None
 
     def check_statement(self, content: dict[str, Any]) -> list[str]:
         return check_statement(content, self.ledger.recorder)

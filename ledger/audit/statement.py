@@ -7,6 +7,9 @@ statement carries a digest of its canonical JSON. ``check_statement`` later
 proves, from the store alone, that:
 
 1. the statement itself was not edited (its digest);
+   The digest covers the statement's own content, whatever fields it has:
+   a statement issued before the lines carried their description checks
+   the same;
 2. every line's event is still stored, unchanged, at its position;
 3. the whole history up to the statement's chain head is unchanged (the
    chain recomputed from the store gives the same head hash).
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -50,6 +53,47 @@ class StatementLine:
     actor: str
     reason: str | None
     event_digest: str
+    #: The request's subject and category (charges and refunds).
+    subject: str | None = None
+    category: str | None = None
+    #: The invoice's package, in credits (purchases).
+    package: int | None = None
+    #: What the movement was, in words a customer reads.
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Origin:
+    """What a line's request or invoice was, from its first event."""
+
+    subject: str | None = None
+    category: str | None = None
+    package: int | None = None
+
+
+#: The request or invoice of an id (``None``: no such aggregate).
+Origins = Callable[[UUID], Origin | None]
+
+
+def describe(kind: str, data: dict[str, Any], origin: Origin | None) -> str:
+    """A movement in a customer's words: ``Answer to 'Update to 4.4.4'
+    (store update)``, ``Purchase of 80 credits (invoice 1f2e3d4c)``."""
+    reason = data.get("reason")
+    if kind in ("charge", "refund"):
+        request = str(data.get("request_id") or "")[:8]
+        if origin is not None and origin.subject is not None:
+            category = (origin.category or "").replace("_", " ")
+            what = f"the answer to '{origin.subject}' ({category})"
+        else:
+            what = f"the answer to request {request}"
+        if kind == "charge":
+            return what[0].upper() + what[1:]
+        return f"Refund of {what}" + (f": {reason}" if reason else "")
+    if kind == "purchase":
+        credits = origin.package if origin is not None and origin.package else data["amount"]
+        invoice = str(data.get("invoice_id") or "")[:8]
+        return f"Purchase of {credits} credits" + (f" (invoice {invoice})" if invoice else "")
+    return "Balance adjustment" + (f": {reason}" if reason else "")
 
 
 @dataclass(frozen=True)
@@ -86,8 +130,10 @@ def build_statement(
     until: datetime | None,
     head: ChainHead,
     issued_at: datetime,
+    origins: Origins = lambda _id: None,
 ) -> Statement:
-    """Build the statement from the account's stored events and positions."""
+    """Build the statement from the account's stored events and positions;
+    ``origins`` tells each line's request or invoice."""
     name, opening, lines = "", 0, []
     for stored, position in account_events:
         event = mapper.to_domain_event(stored)
@@ -101,6 +147,8 @@ def build_statement(
             opening = event.balance_after  # type: ignore[attr-defined]
             continue
         data = event.__dict__
+        about = data.get("request_id") or data.get("invoice_id")
+        origin = origins(about) if isinstance(about, UUID) else None
         lines.append(
             StatementLine(
                 position=position,
@@ -114,6 +162,10 @@ def build_statement(
                 actor=str(data["actor"]),
                 reason=data.get("reason"),
                 event_digest=event_digest(_AtPosition(stored, position)).hex(),
+                subject=origin.subject if origin else None,
+                category=origin.category if origin else None,
+                package=origin.package if origin else None,
+                description=describe(kind, data, origin),
             )
         )
     statement = Statement(

@@ -16,15 +16,15 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.audit.service import EXPORT_COLUMNS, Audit
-from ledger.bootstrap import Services, open_ledger, open_services
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.bootstrap import Services
+from ledger.cli.app import command, fail, ledger_or_exit, services_or_exit
 from ledger.cli.progress import event_progress
 from ledger.errors import LedgerError
 from ledger.exports import safe_record
 
 
 def _open() -> Services:
-    return open_services(settings_or_exit())
+    return services_or_exit()
 
 
 @contextmanager
@@ -49,7 +49,7 @@ def _time(value: str | None, option: str) -> datetime | None:
     return parsed
 
 
-@app.command("verify")
+@command("verify")
 def verify_command() -> None:
     """Recompute the hash chain from the event store and compare it with the
     recorded chain, then check every snapshot against a replay of its
@@ -74,7 +74,7 @@ def verify_command() -> None:
     raise typer.Exit(1)
 
 
-@app.command("statement")
+@command("statement")
 def statement_command(
     customer_id: str,
     since: str | None = typer.Option(None, help="ISO time with offset (inclusive)."),
@@ -96,7 +96,7 @@ def statement_command(
     )
 
 
-@app.command("verify-statement")
+@command("verify-statement")
 def verify_statement_command(file: Path) -> None:
     """Check that the history shown in a saved statement is still the history
     in the store. Exit 1 when it is not."""
@@ -117,17 +117,19 @@ def verify_statement_command(file: Path) -> None:
     )
 
 
-@app.command("replay")
+@command("replay")
 def replay_command(request_id: str) -> None:
-    """A readable timeline of one request, event by event."""
+    """A readable timeline of one request, event by event: the credits each
+    event moved (charges and refunds) and each reason or pre-quote note."""
     try:
-        entries = open_ledger(settings_or_exit()).request_history(UUID(request_id))
+        entries = ledger_or_exit().request_history(UUID(request_id))
     except ValueError:
         fail(f"not a request id: {request_id!r}")
     except LedgerError as e:
         fail(e.detail)
     table = Table(title=f"request {request_id}")
-    for column in ("#", "time", "event", "actor", "status", "price", "reason", "balance after"):
+    columns = ("#", "time", "event", "actor", "status", "price", "credits", "reason or note")
+    for column in (*columns, "balance after"):
         table.add_column(column)
     for entry in entries:
         table.add_row(
@@ -137,7 +139,8 @@ def replay_command(request_id: str) -> None:
             entry.actor,
             entry.state.status,
             "" if entry.state.price is None else str(entry.state.price),
-            str(entry.data.get("reason") or ""),
+            _credits(entry.data.get("amount")),
+            str(entry.data.get("reason") or entry.data.get("note") or ""),
             str(entry.data.get("balance_after", "")),
         )
     console = Console()
@@ -146,7 +149,15 @@ def replay_command(request_id: str) -> None:
     console.print(table)
 
 
-@app.command("export-audit")
+def _credits(amount: object) -> str:
+    """The credits an event moved, signed as the account saw them: ``-25``
+    for a charge, ``+10`` for a refund, ``0`` for a free answer."""
+    if not isinstance(amount, int):
+        return ""
+    return f"+{amount}" if amount > 0 else str(amount)
+
+
+@command("export-audit")
 def export_audit_command(
     out: Path = typer.Option(..., help="The CSV file to write."),
     since: str | None = typer.Option(None, help="ISO time with offset (inclusive)."),

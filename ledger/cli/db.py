@@ -27,8 +27,8 @@ import typer
 from psycopg import sql
 
 from ledger.audit.store import TABLE as CHAIN_TABLE
-from ledger.bootstrap import open_integrations, open_services
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.bootstrap import open_integrations
+from ledger.cli.app import app, command, fail, services_or_exit, settings_or_exit
 from ledger.errors import LedgerError
 from ledger.persistence.store import STORE_ERRORS
 
@@ -36,7 +36,7 @@ db = typer.Typer(no_args_is_help=True, help="The database: schema, owner and ser
 app.add_typer(db, name="db")
 
 
-@db.command("setup")
+@command("setup", group=db)
 def setup_command(
     owner: str = typer.Option(..., help="The role that owns the schema's tables."),
     app_role: str = typer.Option(..., help="The role the service runs as."),
@@ -48,11 +48,12 @@ def setup_command(
         fail("db setup is for PostgreSQL; a SQLite file is protected by its file permissions")
     if owner == app_role:
         fail("--owner and --app-role must differ: the owner may disable the triggers")
+    # Creates the events, snapshots, read-model and tracking tables, and the chain.
+    services = services_or_exit(settings)
     try:
-        # Creates the events, snapshots, read-model and tracking tables, and the chain.
-        services = open_services(settings)
         open_integrations(settings, services.ledger).close()  # the webhooks' tables too
     except (LedgerError, *STORE_ERRORS) as e:  # type: ignore[misc]
+        services.close()
         fail(f"cannot open the ledger: {e}")
     try:
         ledger = services.ledger

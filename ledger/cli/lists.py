@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ledger.aggregates import RequestStatus
-from ledger.bootstrap import Services, open_services
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.bootstrap import Services
+from ledger.cli.app import command, fail, services_or_exit
 from ledger.errors import InvalidInputError, StoreUnavailableError
 from ledger.policy import Category
 from ledger.projections import BalanceRow, Page, RequestRow
@@ -25,10 +25,7 @@ CursorOption = typer.Option(None, "--cursor", help="Continue after a page (print
 
 def _services() -> Services:
     """The services, their read models caught up (those no other worker runs)."""
-    try:
-        services = open_services(settings_or_exit())
-    except StoreUnavailableError as e:
-        fail(f"store unavailable: {e}", code=1)
+    services = services_or_exit()  # a database that cannot be used: one line, exit 2
     try:
         services.projections.catch_up()
     except StoreUnavailableError as e:
@@ -44,7 +41,7 @@ def _print(table: Table, next_cursor: str | None) -> None:
         console.print(f"more: --cursor {next_cursor}", soft_wrap=True)
 
 
-@app.command("accounts")
+@command("accounts")
 def list_accounts(
     q: str | None = typer.Option(
         None, "--q", help="A prefix of the customer id or a part of the name."
@@ -82,7 +79,7 @@ def list_accounts(
     _print(table, page.next_cursor)
 
 
-@app.command("requests")
+@command("requests")
 def list_requests(
     status: list[RequestStatus] | None = typer.Option(
         None, "--status", help="Repeatable: any of these statuses."

@@ -21,9 +21,14 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger.bootstrap import Services, open_integrations, open_services
-from ledger.cli.app import app, fail, settings_or_exit
-from ledger.errors import ProjectionFailedError, StoreUnavailableError
+from ledger.bootstrap import Services, open_checked, open_integrations
+from ledger.cli.app import command, fail, services_or_exit, settings_or_exit
+from ledger.errors import (
+    DatabaseUnusableError,
+    ProjectionFailedError,
+    ReadModelBusyError,
+    StoreUnavailableError,
+)
 from ledger.projections import reconcile as reconcile_read_models
 
 log = logging.getLogger("ledger.project")
@@ -31,6 +36,11 @@ log = logging.getLogger("ledger.project")
 PROGRESS_LOG_INTERVAL_S = 5.0
 #: ``ledger project``'s exit status when a read model cannot apply an event.
 PROJECTION_FAILED_EXIT = 3
+#: ``ledger project`` at start-up: how long it keeps trying an unreachable
+#: server in all, the first wait and the longest wait between tries.
+OPEN_RETRY_TOTAL_S = 60.0
+OPEN_RETRY_FIRST_S = 0.5
+OPEN_RETRY_MAX_S = 5.0
 
 BatchSize = typer.Option(
     None,
@@ -51,18 +61,35 @@ class RateColumn(ProgressColumn):
 
 
 def _services(batch_size: int | None) -> Services:
+    return services_or_exit(batch_size=batch_size, rebuild_batch_size=batch_size)
+
+
+def _services_when_reachable(batch_size: int | None) -> Services:
+    """The worker's services; while the server cannot be reached (a restart,
+    a fail-over), try again with a capped back-off for at most
+    ``OPEN_RETRY_TOTAL_S``, one line per failure. A refusal (no such
+    database, a wrong password) is not retried."""
     settings = settings_or_exit()
-    try:
-        return open_services(settings, batch_size=batch_size, rebuild_batch_size=batch_size)
-    except StoreUnavailableError as e:
-        fail(f"store unavailable: {e}", code=1)
+    deadline = time.monotonic() + OPEN_RETRY_TOTAL_S
+    delay = OPEN_RETRY_FIRST_S
+    while True:
+        try:
+            return open_checked(settings, batch_size=batch_size, rebuild_batch_size=batch_size)
+        except DatabaseUnusableError as e:
+            left = deadline - time.monotonic()
+            if not e.retryable or left <= 0:
+                fail(e.detail)
+            delay = min(delay, left)
+            log.warning("%s; retrying in %.1f s", e.detail, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, OPEN_RETRY_MAX_S)
 
 
-@app.command()
+@command()
 def project(batch_size: int | None = BatchSize) -> None:
     """Run the read models until SIGTERM or SIGINT (a worker for PostgreSQL)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    services = _services(batch_size)
+    services = _services_when_reachable(batch_size)
     projections = services.projections
     stop = threading.Event()
 
@@ -99,7 +126,7 @@ def project(batch_size: int | None = BatchSize) -> None:
     log.info("worker stopped")
 
 
-@app.command()
+@command()
 def rebuild(
     name: str | None = typer.Argument(None, help="One read model; all when omitted."),
     batch_size: int | None = BatchSize,
@@ -118,23 +145,33 @@ def rebuild(
         TimeRemainingColumn(),
     )
     started = time.monotonic()
+    shown = {"done": 0, "total": 0}
     try:
         with Progress(*columns) as progress:
             task = progress.add_task(f"rebuild {name or 'all'}", total=None)
 
             def on_progress(done: int, total: int) -> None:
+                shown.update(done=done, total=total)
                 progress.update(task, completed=done, total=total)
 
             events = projections.rebuild([name] if name else None, on_progress)
+            progress.update(task, completed=shown["done"], total=shown["total"])
+    except ReadModelBusyError as e:
+        fail(f"rebuild refused: {e.detail}", code=1)
     except StoreUnavailableError as e:
         fail(f"store unavailable: {e}", code=1)
     finally:
         services.close()
     elapsed = time.monotonic() - started
-    typer.echo(f"rebuilt {name or 'all read models'}: {events} events in {elapsed:.1f} s")
+    # The bar counts positions (the last one processed of the store's); the
+    # events read are fewer when a read model has no use for some types.
+    typer.echo(
+        f"rebuilt {name or 'all read models'}: {shown['done']}/{shown['total']} positions "
+        f"({events} events read) in {elapsed:.1f} s"
+    )
 
 
-@app.command()
+@command()
 def reconcile() -> None:
     """Recompute every balance from the events and compare it with the read
     models; exit 1 on any difference."""

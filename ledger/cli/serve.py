@@ -16,6 +16,7 @@ Invariants owned here:
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -25,8 +26,11 @@ import typer
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.cli.app import command, fail, services_or_exit, settings_or_exit
+from ledger.settings import LedgerSettings
 from ledger.values import Role
+
+log = logging.getLogger("ledger.serve")
 
 
 def log_config() -> dict[str, Any]:
@@ -79,7 +83,7 @@ def _embedded_keys(host: str, port: int, keys_file: Path | None) -> None:
     )
 
 
-@app.command()
+@command()
 def serve(
     host: str | None = typer.Option(None, help="Address to bind (LEDGER_HOST)."),
     port: int | None = typer.Option(None, min=1, max=65535, help="Port (LEDGER_PORT)."),
@@ -106,6 +110,7 @@ def serve(
                 "characters; it signs console sessions and statement links); see README"
             )
         _embedded_secret()
+    _check_database(settings)
     typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.backend})")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     typer.echo(f"Console: http://{shown}:{port}/console  (sign in with an API key)")
@@ -124,6 +129,24 @@ def serve(
         log_level="info",
         **uvicorn_options(settings),
     )
+
+
+def _check_database(settings: LedgerSettings) -> None:
+    """Open the services once before uvicorn starts: a database that cannot be
+    used is one line and exit 2, not a traceback per worker. Without
+    in-process projections, warn when no worker runs the read models."""
+    services = services_or_exit(settings)
+    try:
+        if not settings.in_process_projections:
+            idle = services.projections.unheld_locks()
+            if idle:
+                log.warning(
+                    "LEDGER_IN_PROCESS_PROJECTIONS is off and no worker holds the locks of %s: "
+                    "start `ledger project`, or reads will answer 503 and /readyz not ready",
+                    ", ".join(idle),
+                )
+    finally:
+        services.close()
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ledger.bootstrap import open_integrations, open_ledger
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.bootstrap import OPEN_ERRORS, database_problem, open_integrations
+from ledger.cli.app import app, command, fail, ledger_or_exit, settings_or_exit
 from ledger.errors import LedgerError
 from ledger.integrations.service import Integrations
 
@@ -25,10 +25,14 @@ app.add_typer(webhooks_app, name="webhooks")
 @contextmanager
 def _integrations() -> Iterator[Integrations]:
     settings = settings_or_exit()
+    ledger = ledger_or_exit(settings)  # a database that cannot be used: one line, exit 2
     try:
-        ledger = open_ledger(settings)
         integrations = open_integrations(settings, ledger)
+    except OPEN_ERRORS as e:
+        ledger.close()
+        fail(database_problem(settings, e).detail)
     except LedgerError as e:
+        ledger.close()
         fail(f"store unavailable: {e.detail}", code=1)
     try:
         yield integrations
@@ -46,7 +50,7 @@ def _id(value: str) -> UUID:
         fail(f"WEBHOOK_ID: not a webhook id: {value!r}")
 
 
-@webhooks_app.command("list")
+@command("list", group=webhooks_app)
 def list_webhooks() -> None:
     """Every webhook: status, URL, types, how far it was delivered."""
     with _integrations() as integrations:
@@ -64,7 +68,7 @@ def list_webhooks() -> None:
     Console(width=200).print(table)
 
 
-@webhooks_app.command("deliveries")
+@command("deliveries", group=webhooks_app)
 def deliveries(
     webhook_id: str = typer.Argument(..., metavar="WEBHOOK_ID"),
     limit: int = typer.Option(
@@ -89,7 +93,7 @@ def deliveries(
     Console(width=200).print(table)
 
 
-@webhooks_app.command("replay")
+@command("replay", group=webhooks_app)
 def replay(
     webhook_id: str = typer.Argument(..., metavar="WEBHOOK_ID"),
     from_position: int = typer.Option(..., "--from", min=1, help="Send again from this position."),

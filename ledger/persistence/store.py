@@ -200,6 +200,12 @@ class Store(ABC):
     def locks(self) -> ProjectionLocks: ...
 
     @abstractmethod
+    def held(self, names: Sequence[str]) -> set[str]:
+        """Which of the projection locks ``names`` some worker holds now (any
+        process on PostgreSQL; this process on SQLite, where the API process
+        is the only worker)."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     # --- helpers shared by both -----------------------------------------------
@@ -351,6 +357,11 @@ class SQLiteStore(Store):
     def locks(self) -> ProjectionLocks:
         return _SQLiteLocks(self.path)
 
+    def held(self, names: Sequence[str]) -> set[str]:
+        with _SQLITE_LOCKS_GUARD:
+            locks = {n: _SQLITE_LOCKS.get((self.path, n)) for n in names}
+        return {n for n, lock in locks.items() if lock is not None and lock.locked()}
+
     def close(self) -> None:
         self._closed = True
         while True:
@@ -499,6 +510,18 @@ class PostgresStore(Store):
 
     def locks(self) -> ProjectionLocks:
         return _PostgresLocks(self.kwargs)
+
+    def held(self, names: Sequence[str]) -> set[str]:
+        # A bigint advisory lock shows in pg_locks as classid (high 32 bits)
+        # and objid (low 32 bits), with objsubid 1.
+        keys = {lock_key(n) & 0xFFFF_FFFF_FFFF_FFFF: n for n in names}
+        with self.reading(snapshot=False) as cur:
+            rows = cur.run(
+                "SELECT classid::bigint, objid::bigint FROM pg_locks "
+                "WHERE locktype = 'advisory' AND objsubid = 1 AND granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).all()
+        return {keys[(int(c) << 32) | int(o)] for c, o in rows if (int(c) << 32) | int(o) in keys}
 
     def listener(self) -> psycopg.Connection[Any]:
         conn = psycopg.connect(**self.kwargs, autocommit=True)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 
 from ledger.application import Ledger
 from ledger.audit.service import Audit
-from ledger.errors import ProjectionFailedError, StoreUnavailableError
+from ledger.errors import ProjectionFailedError, ReadModelBusyError, StoreUnavailableError
 from ledger.persistence.store import STORE_ERRORS, PostgresStore, Store
 from ledger.projections import balances, invoices, movements, requests, summary
 from ledger.projections.base import (
@@ -282,6 +282,15 @@ class Projections:
         lags["chain"] = self.audit.lag()
         return lags
 
+    def unheld_locks(self) -> list[str]:
+        """The read models' (and the chain's) locks no worker holds right now."""
+        names = [*self.names, CHAIN_LOCK]
+        try:
+            held = self.store.held(names)
+        except StoreUnavailableError:
+            return names
+        return [n for n in names if n not in held]
+
     def positions(self) -> dict[str, int]:
         with self.store.reading() as cur:
             return tracking_positions(cur, self.names)
@@ -294,16 +303,17 @@ class Projections:
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
         """Empty the read models and process the whole store again, many
-        events per transaction; return the events read."""
+        events per transaction; return the events read. Waits at most
+        ``LOCK_WAIT_S`` for their locks, then raises ``ReadModelBusyError``."""
         models = self.select(names)
         was_running = self._thread is not None
         self.stop()
         worker = self.worker(batch_size=self.rebuild_batch_size)
         try:
-            held = worker.acquire_within(LOCK_WAIT_S)
-            if len(held) < len(self.models):
-                busy = sorted(set(self.names) - {m.name for m in held})
-                log.warning("rebuilding while another worker runs %s", ", ".join(busy))
+            held = {m.name for m in worker.acquire_within(LOCK_WAIT_S, models)}
+            busy = [m.name for m in models if m.name not in held]
+            if busy:  # emptying tables another worker writes would race it
+                raise ReadModelBusyError(busy, LOCK_WAIT_S)
             with worker.writer().transaction() as cur:
                 for model in models:
                     reset_tracking(cur, model.name)

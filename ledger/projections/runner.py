@@ -96,6 +96,8 @@ class Worker:
         self._suspect_until = 0
         self._failed_at: tuple[str, int | None] | None = None
         self._attempts = 0
+        # The locks last reported as held by another worker (``_report_standby``).
+        self._standby: tuple[str, ...] = ()
 
     # --- one batch ------------------------------------------------------------
 
@@ -214,13 +216,33 @@ class Worker:
     def _lock_count(self) -> int:
         return len(self.models) + len(self.followers)
 
-    def acquire_within(self, timeout_s: float) -> list[ReadModel]:
+    def acquire_within(
+        self, timeout_s: float, wanted: Sequence[ReadModel] | None = None
+    ) -> list[ReadModel]:
+        """The read models held once those ``wanted`` (all by default) are,
+        or after ``timeout_s``."""
+        names = {m.name for m in (self.models if wanted is None else wanted)}
         deadline = time.monotonic() + timeout_s
         while True:
             held = self.acquire()
-            if len(held) == len(self.models) or time.monotonic() >= deadline:
+            if names <= {m.name for m in held} or time.monotonic() >= deadline:
                 return held
             time.sleep(0.1)
+
+    def _report_standby(self) -> None:
+        """Say once which locks another worker holds (this one is on standby
+        for them), and again whenever that changes."""
+        names = [m.name for m in self.models] + list(self.followers)
+        waiting = tuple(n for n in names if n not in self.held)
+        if waiting == self._standby:
+            return
+        self._standby = waiting
+        if waiting:
+            log.info(
+                "on standby for %s: another worker holds their locks; "
+                "this one takes over when it stops",
+                ", ".join(waiting),
+            )
 
     def release(self) -> None:
         self._locks.release_all()
@@ -241,6 +263,7 @@ class Worker:
                     if time.monotonic() >= next_lock_try and len(self.held) < self._lock_count:
                         held = self.acquire()
                         next_lock_try = time.monotonic() + LOCK_RETRY_S
+                        self._report_standby()
                     if not self.held:  # another worker runs everything: no listener
                         _close(listener)
                         listener = None

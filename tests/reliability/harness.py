@@ -158,8 +158,25 @@ class ApiProcess(Service):
 
 
 class Worker(Service):
+    #: What ``ledger project`` logs once it holds its last lock, or is on standby.
+    CONNECTED = ("now runs the audit_chain projection", "on standby for")
+
     def __init__(self, database_url: str, log_dir: Path) -> None:
         super().__init__("worker", ["project"], service_env(database_url), log_dir / "worker.log")
+
+    def start(self) -> None:
+        """Start, and wait until the worker has connected and taken its locks
+        (a test may stop the database right after)."""
+        super().start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        for _ in range(int(START_TIMEOUT_S / 0.1) + 1):
+            assert self.alive(), f"{self.name} exited:\n{self.output()}"
+            if any(line in self.output() for line in self.CONNECTED):
+                return
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not connect:\n{self.output()}")
 
 
 @dataclass
