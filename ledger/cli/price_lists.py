@@ -12,8 +12,7 @@ from typing import Any
 
 import typer
 
-from ledger.bootstrap import open_ledger
-from ledger.cli.app import app, fail, settings_or_exit
+from ledger.cli.app import app, command, fail, services_or_exit
 from ledger.errors import LedgerError
 from ledger.values import Actor, Role
 
@@ -35,7 +34,7 @@ def _time(value: str | None, option: str) -> datetime | None:
     return parsed
 
 
-@price_list.command("publish")
+@command("publish", group=price_list)
 def publish_command(file: Path) -> None:
     """Publish FILE.json ({effective_from?, packages, categories,
     store_update, ...}) as the next version; exit 2 naming the field when the
@@ -49,30 +48,30 @@ def publish_command(file: Path) -> None:
     effective_from = data.pop("effective_from", None)
     if effective_from is not None and not isinstance(effective_from, str):
         fail("effective_from: an ISO 8601 time with an offset")
-    ledger = open_ledger(settings_or_exit())
+    services = services_or_exit()
     try:
-        result = ledger.publish_price_list(
+        result = services.ledger.publish_price_list(
             data, _time(effective_from, "effective_from"), actor=CLI_ADMIN
         )
     except LedgerError as e:
         fail(f"refused: {e} (field: {e.fields().get('field', '-')})")
     finally:
-        ledger.close()
+        services.close()
     typer.echo(
         f"published price list version {result.version}, in force from "
         f"{result.effective_from.isoformat()} (position {result.position})"
     )
 
 
-@price_list.command("show")
+@command("show", group=price_list)
 def show_command(
     at: str | None = typer.Option(None, help="ISO time with offset; now when left out."),
 ) -> None:
     """The version in force now (or at --at), as JSON."""
-    ledger = open_ledger(settings_or_exit())
+    services = services_or_exit()
     try:
-        shown = ledger.price_list_at(_time(at, "--at"))
+        shown = services.ledger.price_list_at(_time(at, "--at"))
     finally:
-        ledger.close()
+        services.close()
     body = {"version": shown.version, "effective_from": shown.effective_from, **shown.to_data()}
     typer.echo(json.dumps(body, default=str, indent=2))
