@@ -53,6 +53,7 @@ from ledger.commands.requests import (
     RejectDispute,
     RequestPreQuote,
     RevisePrice,
+    StartWork,
 )
 from ledger.commands.results import (
     AdjustBalanceResult,
@@ -64,6 +65,7 @@ from ledger.commands.results import (
     RecordSubscriptionResult,
     RefundResult,
     RequestChangeResult,
+    StartResult,
 )
 from ledger.errors import (
     InvalidInputError,
@@ -79,6 +81,11 @@ from ledger.policy import DEFAULT_CALENDAR, SupportCalendar
 from ledger.values import Actor
 
 R = TypeVar("R")
+
+#: ``LEDGER_HOLD_WORKING_HOURS``'s default: the open hours a hold lives.
+HOLD_WORKING_HOURS = 16
+#: ``LEDGER_ADJUSTMENT_LIMIT``'s default: larger adjustments need four eyes.
+ADJUSTMENT_LIMIT = 100
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -102,9 +109,15 @@ class Ledger(WritePathApplication):
         calendar: SupportCalendar = DEFAULT_CALENDAR,
         clock: Callable[[], datetime] = utc_now,
         max_attempts: int = MAX_ATTEMPTS,
+        hold_working_hours: int = HOLD_WORKING_HOURS,
+        adjustment_limit: int = ADJUSTMENT_LIMIT,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar
+        #: How many open hours of the calendar a hold lives.
+        self.hold_working_hours = hold_working_hours
+        #: The largest adjustment (absolute credits) applied without approval.
+        self.adjustment_limit = adjustment_limit
         self.clock = clock
         self.max_attempts = max_attempts
 
@@ -268,6 +281,12 @@ class Ledger(WritePathApplication):
         idempotency_key: str | None = None,
     ) -> RequestChangeResult:
         command = RevisePrice(request_id, price, reason)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
+    def start_work(
+        self, request_id: UUID, *, actor: Actor, idempotency_key: str | None = None
+    ) -> StartResult:
+        command = StartWork(request_id)
         return self.execute(command, actor=actor, idempotency_key=idempotency_key)
 
     def charge(

@@ -26,6 +26,7 @@ class Action(StrEnum):
     READ_REQUEST = "read_request"
     QUOTE = "quote"
     REVISE_PRICE = "revise_price"
+    START_WORK = "start_work"
     CHARGE = "charge"
     REFER = "refer"
     RESOLVE_DISPUTE = "resolve_dispute"
@@ -58,6 +59,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_REQUEST: frozenset({_H, _S, _F}),
     Action.QUOTE: frozenset({_S}),
     Action.REVISE_PRICE: frozenset({_S}),
+    Action.START_WORK: frozenset({_S}),
     Action.CHARGE: frozenset({_S}),
     Action.REFER: frozenset({_S}),
     Action.RESOLVE_DISPUTE: frozenset({_S}),

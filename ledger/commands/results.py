@@ -12,7 +12,7 @@ read), keep those receipts loading.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -45,6 +45,19 @@ class InvoiceChangeResult:
     customer_id: str
     status: str
     balance: int
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """The answer to a start: the hold on the account."""
+
+    request_id: UUID
+    customer_id: str
+    held: int
+    lapses_at: datetime
+    balance: int
+    available: int
     position: int = 0
 
 

@@ -33,6 +33,7 @@ POLICY: dict[Role, set[Action]] = {
     Role.SPECIALIST: {
         A.QUOTE,
         A.REVISE_PRICE,
+        A.START_WORK,  # issue 15: start the work, holding the price
         A.CHARGE,
         A.REFER,
         A.RESOLVE_DISPUTE,
