@@ -341,7 +341,7 @@ class Ledger(WritePathApplication):
     def get_account(self, customer_id: str) -> views.AccountView:
         """The account now, from the event store. Raises ``UnknownAccountError``."""
         account = self._read(lambda: self._account(customer_id))
-        return views.account_view(account, self.today())
+        return views.account_view(account, self.today(), self.clock())
 
     def get_account_as_of(self, customer_id: str, as_of: datetime) -> views.AccountView:
         """The account as it was at ``as_of``, replayed from the event store.
@@ -353,7 +353,7 @@ class Ledger(WritePathApplication):
         )
         if not isinstance(account, CustomerAccount):
             raise UnknownAccountError(customer_id)
-        return views.account_view(account, self.calendar.local_date(as_of))
+        return views.account_view(account, self.calendar.local_date(as_of), as_of)
 
     def get_request(self, request_id: UUID) -> views.RequestView:
         """Raises ``UnknownRequestError``."""

@@ -55,6 +55,8 @@ class AccountView:
     update_subscription: SubscriptionPeriod | None
     subscription_active: bool
     version: int
+    #: The balance less the credits held for requests being worked on.
+    available: int
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ class SupportHours:
     hours: str
 
 
-def account_view(account: CustomerAccount, today: date) -> AccountView:
+def account_view(account: CustomerAccount, today: date, at: datetime) -> AccountView:
+    """The account's view; ``available`` counts the holds live at ``at``."""
     return AccountView(
         customer_id=account.customer_id,
         name=account.name,
@@ -128,6 +131,7 @@ def account_view(account: CustomerAccount, today: date) -> AccountView:
         update_subscription=account.current_subscription(today),
         subscription_active=account.has_subscription_on(today),
         version=account.version,
+        available=account.available(at),
     )
 
 
