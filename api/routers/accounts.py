@@ -69,7 +69,7 @@ def get_account(
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return ModelJSON(s.AccountOut.now(row, ledger.today()))
+    return ModelJSON(s.AccountOut.now(row, ledger.today(), ledger.clock()))
 
 
 @router.get(

@@ -3,7 +3,10 @@
 Invariants owned here: each row equals the account aggregate replayed up to
 the row's ``position`` (the last event of that account): the row is changed
 by the aggregate's own event ``apply`` methods, run on a mirror of the row,
-so the balance is always the last event's ``balance_after``.
+so the balance is always the last event's ``balance_after``. The holds not
+yet released are rows of ``rm_holds`` (added for issue 15 as a table of its
+own, so a store made before holds needs no rebuild: it has none); the
+credits available are computed from them at the moment of the query.
 
 Its queries (``get``, ``total``) take an open read cursor: the facade
 ``ledger.projections.queries.ReadQueries`` opens it.
@@ -13,8 +16,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -22,9 +25,10 @@ from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import BalanceRow
-from ledger.values import SubscriptionPeriod
+from ledger.values import Hold, SubscriptionPeriod
 
 TABLE = "rm_balances"
+HOLDS = "rm_holds"
 COLUMNS = (
     "account_id, customer_id, name, balance, purchased, charged, refunded, adjusted, "
     "subscriptions, position"
@@ -68,8 +72,10 @@ class Balances(ReadModel):
         A.CreditsCharged,
         A.CreditsRefunded,
         A.UpdateSubscriptionRecorded,
+        A.CreditsReserved,
+        A.CreditsReleased,
     )
-    tables = (TABLE,)
+    tables = (TABLE, HOLDS)
 
     def create_statements(self, t: ColumnTypes) -> list[str]:
         return [
@@ -78,7 +84,11 @@ class Balances(ReadModel):
             f"name TEXT NOT NULL, balance {t.bigint} NOT NULL, purchased {t.bigint} NOT NULL, "
             f"charged {t.bigint} NOT NULL, refunded {t.bigint} NOT NULL, "
             f"adjusted {t.bigint} NOT NULL, subscriptions TEXT NOT NULL, "
-            f"position {t.bigint} NOT NULL)"
+            f"position {t.bigint} NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {HOLDS} ("
+            f"account_id {t.uuid} NOT NULL, request_id {t.uuid} NOT NULL, "
+            f"amount {t.bigint} NOT NULL, lapses_at TEXT NOT NULL, "
+            "PRIMARY KEY (account_id, request_id))",
         ]
 
     def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
@@ -87,6 +97,9 @@ class Balances(ReadModel):
         for position, event in events:
             if isinstance(event, A.Opened):
                 account = accounts[event.originator_id] = _Account(event.customer_id, event.name)
+            elif isinstance(event, A.CreditsReserved | A.CreditsReleased):
+                account = accounts[event.originator_id]
+                self._hold(cur, event)
             else:
                 account = accounts[event.originator_id]
                 event.apply(account)  # the aggregate's own change of state
@@ -115,6 +128,17 @@ class Balances(ReadModel):
                 for account_id, a in accounts.items()
             ],
         )
+
+    def _hold(self, cur: Cur, event: A.CreditsReserved | A.CreditsReleased) -> None:
+        s = self.store
+        key = (s.uuid(event.originator_id), s.uuid(event.request_id))
+        cur.run(f"DELETE FROM {HOLDS} WHERE account_id = %s AND request_id = %s", key)
+        if isinstance(event, A.CreditsReserved):
+            cur.run(
+                f"INSERT INTO {HOLDS} (account_id, request_id, amount, lapses_at) "
+                "VALUES (%s, %s, %s, %s)",
+                (*key, event.amount, event.lapses_at.isoformat()),
+            )
 
     def _load(self, cur: Cur, account_ids: set[UUID]) -> dict[UUID, _Account]:
         found: dict[UUID, _Account] = {}
@@ -166,7 +190,15 @@ def get(cur: Cur, store: Store, customer_id: str) -> BalanceRow | None:
         f"SELECT {COLUMNS} FROM {TABLE} WHERE account_id = %s",
         (store.uuid(account_id_for(customer_id)),),
     ).one()
-    return None if row is None else balance_row(row)
+    if row is None:
+        return None
+    held = cur.run(
+        f"SELECT request_id, amount, lapses_at FROM {HOLDS} WHERE account_id = %s "
+        "ORDER BY lapses_at, request_id",
+        (store.uuid(account_id_for(customer_id)),),
+    ).all()
+    holds = tuple(Hold(_uuid(r[0]), int(r[1]), datetime.fromisoformat(str(r[2]))) for r in held)
+    return replace(balance_row(row), holds=holds)
 
 
 def total(cur: Cur) -> int:
