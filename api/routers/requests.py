@@ -1,6 +1,7 @@
 """``/v1/requests``: a support request's life (open, pre-quote, quote, accept or
-decline, revise, start (hold the price), charge, refer, cancel, dispute, refund or reject), its state
-from the requests read model, and its replayed history from the event store."""
+decline, revise, start (hold the price), charge, refer, cancel, dispute, refund
+or reject), its state from the requests read model, and its replayed history
+from the event store."""
 
 from __future__ import annotations
 
