@@ -31,6 +31,7 @@ from eventsourcing.persistence import (
 
 from ledger import views
 from ledger.aggregates import (
+    Adjustment,
     CustomerAccount,
     Invoice,
     SupportRequest,
@@ -38,6 +39,7 @@ from ledger.aggregates import (
 )
 from ledger.commands import cycle
 from ledger.commands.accounts import AdjustBalance, OpenAccount, RecordSubscription
+from ledger.commands.adjustments import ApproveAdjustment, RejectAdjustment
 from ledger.commands.cycle import MAX_ATTEMPTS, Command
 from ledger.commands.invoices import IssueInvoice, PayInvoice, VoidInvoice
 from ledger.commands.requests import (
@@ -57,6 +59,7 @@ from ledger.commands.requests import (
 )
 from ledger.commands.results import (
     AdjustBalanceResult,
+    AdjustmentDecisionResult,
     ChargeResult,
     InvoiceChangeResult,
     IssueInvoiceResult,
@@ -71,6 +74,7 @@ from ledger.errors import (
     InvalidInputError,
     StoreUnavailableError,
     UnknownAccountError,
+    UnknownAdjustmentError,
     UnknownInvoiceError,
     UnknownRequestError,
 )
@@ -199,6 +203,23 @@ class Ledger(WritePathApplication):
         idempotency_key: str | None = None,
     ) -> AdjustBalanceResult:
         command = AdjustBalance(customer_id, credits, reason)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
+    def approve_adjustment(
+        self, adjustment_id: UUID, *, actor: Actor, idempotency_key: str | None = None
+    ) -> AdjustmentDecisionResult:
+        command = ApproveAdjustment(adjustment_id)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
+    def reject_adjustment(
+        self,
+        adjustment_id: UUID,
+        reason: str,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+    ) -> AdjustmentDecisionResult:
+        command = RejectAdjustment(adjustment_id, reason)
         return self.execute(command, actor=actor, idempotency_key=idempotency_key)
 
     def record_subscription(
@@ -410,6 +431,7 @@ class Ledger(WritePathApplication):
                 CustomerAccount: UnknownAccountError,
                 SupportRequest: UnknownRequestError,
                 Invoice: UnknownInvoiceError,
+                Adjustment: UnknownAdjustmentError,
             }[cls](label)
         return aggregate
 
@@ -445,6 +467,9 @@ class Ledger(WritePathApplication):
 
     def _invoice(self, invoice_id: UUID) -> Invoice:
         return self._get(Invoice, invoice_id, str(invoice_id))
+
+    def _adjustment(self, adjustment_id: UUID) -> Adjustment:
+        return self._get(Adjustment, adjustment_id, str(adjustment_id))
 
 
 def _replay_until(events: Iterable[Any], at: datetime) -> Any:

@@ -1,12 +1,16 @@
 """The event-sourced aggregates: accounts, support requests, invoices and
-the receipts that make commands idempotent."""
+large adjustments awaiting approval, and the receipts that make commands
+idempotent."""
 
 from ledger.aggregates.account import CustomerAccount, account_id_for
+from ledger.aggregates.adjustment import Adjustment, AdjustmentStatus
 from ledger.aggregates.invoice import Invoice, InvoiceStatus
 from ledger.aggregates.receipt import CommandReceipt, receipt_id_for
 from ledger.aggregates.request import RequestStatus, SupportRequest
 
 __all__ = [
+    "Adjustment",
+    "AdjustmentStatus",
     "CommandReceipt",
     "CustomerAccount",
     "Invoice",

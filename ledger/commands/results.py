@@ -63,7 +63,23 @@ class StartResult:
 
 @dataclass(frozen=True)
 class AdjustBalanceResult:
+    """Applied at once (``status`` "applied"), or proposed for a second
+    finance key's approval (``status`` "proposed", with its ``adjustment_id``)."""
+
     customer_id: str
+    balance: int
+    position: int = 0
+    status: str = "applied"
+    adjustment_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class AdjustmentDecisionResult:
+    """The answer to an approval (the balance after it) or a rejection."""
+
+    adjustment_id: UUID
+    customer_id: str
+    status: str
     balance: int
     position: int = 0
 

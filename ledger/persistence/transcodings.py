@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from ledger.aggregates.adjustment import AdjustmentStatus
 from ledger.aggregates.invoice import InvoiceStatus
 from ledger.aggregates.request import RequestStatus
 from ledger.policy import Category
@@ -119,5 +120,6 @@ def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:
         EnumAsValue(InvoiceStatus, "invoice_status"),
         EnumAsValue(Role, "role"),
         EnumAsValue(ReleaseCause, "release_cause"),
+        EnumAsValue(AdjustmentStatus, "adjustment_status"),
     ):
         transcoder.register(transcoding)
