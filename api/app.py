@@ -25,7 +25,17 @@ from api import console, problems
 from api.auth import KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
-from api.routers import accounts, audit, events, invoices, operations, reports, requests, webhooks
+from api.routers import (
+    accounts,
+    adjustments,
+    audit,
+    events,
+    invoices,
+    operations,
+    reports,
+    requests,
+    webhooks,
+)
 from ledger.application import Ledger
 from ledger.bootstrap import open_integrations, open_services
 from ledger.settings import LedgerSettings, load_settings
@@ -103,7 +113,17 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     )
     app.state.metrics = metrics = Metrics()
     problems.install(app)
-    for module in (accounts, invoices, requests, audit, reports, operations, events, webhooks):
+    for module in (
+        accounts,
+        adjustments,
+        invoices,
+        requests,
+        audit,
+        reports,
+        operations,
+        events,
+        webhooks,
+    ):
         app.include_router(module.router)
     console.install(app, secret=console_secret(settings), keyring=keyring)
     app.add_middleware(

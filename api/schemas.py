@@ -276,6 +276,36 @@ class BalanceOut(Out):
     position: int
 
 
+class AdjustmentProposedOut(Out):
+    """202: the adjustment exceeds the limit and awaits another finance key."""
+
+    adjustment_id: UUID
+    status: Literal["proposed"]
+    position: int
+
+
+class AdjustmentDecidedOut(Out):
+    adjustment_id: UUID
+    customer_id: str
+    status: str
+    balance: int
+    position: int
+
+
+class AdjustmentOut(Out):
+    adjustment_id: UUID
+    customer_id: str
+    credits: int
+    reason: str
+    status: str
+    proposed_by: str
+    decided_by: str | None
+
+
+class AdjustmentsOut(Out):
+    adjustments: list[AdjustmentOut]
+
+
 class SubscriptionOut(Out):
     customer_id: str
     valid_from: date

@@ -28,10 +28,12 @@ from eventsourcing.persistence import (
     OperationalError,
     Transcoder,
 )
+from eventsourcing.utils import get_topic
 
 from ledger import views
 from ledger.aggregates import (
     Adjustment,
+    AdjustmentStatus,
     CustomerAccount,
     Invoice,
     SupportRequest,
@@ -408,6 +410,31 @@ class Ledger(WritePathApplication):
         """Today's date in the support calendar's time zone (the day by which
         a subscription is current)."""
         return self.calendar.local_date(self.clock())
+
+    def list_adjustments(self, status: str | None = None) -> list[views.AdjustmentView]:
+        """The large adjustments (four eyes), oldest first; only those in
+        ``status`` ("proposed", "approved", "rejected") when given. Reads the
+        proposals' notifications by topic, then each adjustment: fine for the
+        few proposals finance handles, not a read model."""
+        if status is not None and status not in {s.value for s in AdjustmentStatus}:
+            known = ", ".join(s.value for s in AdjustmentStatus)
+            raise InvalidInputError("status", f"status must be one of {known}, not {status!r}")
+        topic = get_topic(Adjustment.AdjustmentProposed)
+
+        def read() -> list[views.AdjustmentView]:
+            found: list[views.AdjustmentView] = []
+            start = 1
+            while True:
+                page = self.recorder.select_notifications(start=start, limit=500, topics=[topic])
+                for notification in page:
+                    adjustment = self._adjustment(notification.originator_id)  # type: ignore[arg-type]
+                    if status is None or adjustment.status.value == status:
+                        found.append(views.adjustment_view(adjustment))
+                if len(page) < 500:
+                    return found
+                start = page[-1].id + 1
+
+        return self._read(read)
 
     def position(self) -> int:
         """The global position of the newest stored event (0 when empty)."""

@@ -155,7 +155,14 @@ def record_subscription(
     return ModelJSON(s.SubscriptionOut.model_validate(result))
 
 
-@router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
+@router.post(
+    "/{customer_id}/adjustments",
+    response_model=s.BalanceOut,
+    responses={
+        202: {"model": s.AdjustmentProposedOut, "description": "Proposed: awaits four eyes"},
+        **problems(*WRITE),
+    },
+)
 def adjust_balance(
     customer_id: CustomerId,
     body: s.AdjustmentIn,
@@ -163,7 +170,11 @@ def adjust_balance(
     ledger: LedgerDep,
     key: IdempotencyKey = None,
 ) -> ModelJSON:
+    """200 with the balance; 202 when the size exceeds ``LEDGER_ADJUSTMENT_LIMIT``:
+    proposed, applied when another finance key approves it."""
     result = ledger.adjust_balance(
         customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
     )
+    if result.status == "proposed":
+        return ModelJSON(s.AdjustmentProposedOut.model_validate(result), status_code=202)
     return ModelJSON(s.BalanceOut.model_validate(result))
