@@ -27,6 +27,7 @@ from api.metrics import Metrics
 from api.middleware import RequestMiddleware
 from api.routers import (
     accounts,
+    adjustments,
     audit,
     events,
     invoices,
@@ -114,8 +115,8 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     )
     app.state.metrics = metrics = Metrics()
     problems.install(app)
-    routers = (accounts, invoices, requests, price_lists, audit, reports, operations, events)
-    for module in (*routers, webhooks):
+    routers = (accounts, adjustments, invoices, requests, price_lists, audit, reports)
+    for module in (*routers, operations, events, webhooks):
         app.include_router(module.router)
     console.install(app, secret=console_secret(settings), keyring=keyring)
     app.add_middleware(

@@ -19,12 +19,27 @@ from ledger.integrations.webhooks import Attempt, Webhook
 _ACCOUNT = "3f8a1c52-6d0e-5b7a-9c41-2e5f7a8b9c10"
 _REQUEST = "9b2d4e6f-1a3c-4e5b-8d7f-0a1b2c3d4e5f"
 _INVOICE = "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f"
-_STREAMS = {"account": _ACCOUNT, "request": _REQUEST, "invoice": _INVOICE}
+_ADJUSTMENT = "7e8f9a0b-1c2d-4e3f-8a4b-5c6d7e8f9a0b"
+_STREAMS = {
+    "account": _ACCOUNT,
+    "request": _REQUEST,
+    "invoice": _INVOICE,
+    "adjustment": _ADJUSTMENT,
+}
 _R = {"request_id": _REQUEST}
 
 #: One example per type: (stream, actor, data).
 EXAMPLE_DATA: dict[str, tuple[str, str, dict[str, Any]]] = {
     "AccountOpened": ("account", "helpdesk:ana", {"name": "Acme Store"}),
+    "CreditsReserved": (
+        "account",
+        "specialist:bo",
+        {**_R, "amount": 25, "lapses_at": "2026-12-08T15:00:00+04:00"},
+    ),
+    "CreditsReleased": ("account", "specialist:bo", {**_R, "amount": 25, "cause": "charged"}),
+    "AdjustmentProposed": ("adjustment", "finance:cy", {"credits": 150, "reason": "goodwill"}),
+    "AdjustmentApproved": ("adjustment", "finance:dee", {"balance_after": 230}),
+    "AdjustmentRejected": ("adjustment", "finance:dee", {"reason": "wrong account"}),
     "CreditsPurchased": (
         "account",
         "finance:cy",
@@ -133,7 +148,7 @@ class FeedItemOut(BaseModel):
 
     position: int = Field(description="the global position of the (causing) event")
     type: str = Field(description=f"one of {', '.join(FEED_TYPES)}")
-    stream: Literal["account", "request", "invoice"]
+    stream: Literal["account", "request", "invoice", "adjustment"]
     stream_id: UUID
     customer_id: str
     at: datetime

@@ -15,7 +15,7 @@ accounts' items are ``AccountOut.now`` (an account joined with the day).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import Query
@@ -76,11 +76,11 @@ class MovementsPage(MovementsOut):
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
-def accounts_page(page: Page[BalanceRow], today: date) -> AccountsPage:
-    """Each account as ``GET /v1/accounts/{id}`` answers it on ``today``."""
+def accounts_page(page: Page[BalanceRow], today: date, at: datetime) -> AccountsPage:
+    """Each account as ``GET /v1/accounts/{id}`` answers it on ``today``, at ``at``."""
     return AccountsPage.model_validate(
         {
-            "items": [AccountOut.now(row, today) for row in page.items],
+            "items": [AccountOut.now(row, today, at) for row in page.items],
             "next_cursor": page.next_cursor,
         }
     )

@@ -28,7 +28,7 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
-from ledger.aggregates.account import current_subscription, has_subscription_on
+from ledger.aggregates.account import available, current_subscription, has_subscription_on
 from ledger.projections import BalanceRow
 from ledger.views import AccountView
 
@@ -209,6 +209,7 @@ class AccountOut(Out):
     customer_id: str
     name: str
     balance: int
+    available: int = Field(description="the balance less the credits held for requests at work")
     purchased: int
     charged: int
     refunded: int
@@ -219,12 +220,13 @@ class AccountOut(Out):
     position: int | None = Field(None, description="the read model's position")
 
     @classmethod
-    def now(cls, row: BalanceRow, today: date) -> AccountOut:
+    def now(cls, row: BalanceRow, today: date, at: datetime) -> AccountOut:
         """From the balances read model, with the subscription the domain
-        picks for ``today``."""
+        picks for ``today`` and the credits available at ``at``."""
         return cls.model_validate(
             {
-                **_values(row, but="subscriptions"),
+                **_values(row, but="subscriptions", also="holds"),
+                "available": available(row.balance, row.holds, at),
                 "update_subscription": current_subscription(row.subscriptions, today),
                 "subscription_active": has_subscription_on(row.subscriptions, today),
             }
@@ -236,9 +238,9 @@ class AccountOut(Out):
         return cls.model_validate({**_values(view, but="version"), "as_of": moment})
 
 
-def _values(value: Any, *, but: str) -> dict[str, Any]:
-    """A dataclass value's fields but one, by name."""
-    return {f.name: getattr(value, f.name) for f in fields(value) if f.name != but}
+def _values(value: Any, *, but: str, also: str = "") -> dict[str, Any]:
+    """A dataclass value's fields but one (or two), by name."""
+    return {f.name: getattr(value, f.name) for f in fields(value) if f.name not in (but, also)}
 
 
 class InvoiceOut(Out):
@@ -277,6 +279,36 @@ class BalanceOut(Out):
     position: int
 
 
+class AdjustmentProposedOut(Out):
+    """202: the adjustment exceeds the limit and awaits another finance key."""
+
+    adjustment_id: UUID
+    status: Literal["proposed"]
+    position: int
+
+
+class AdjustmentDecidedOut(Out):
+    adjustment_id: UUID
+    customer_id: str
+    status: str
+    balance: int
+    position: int
+
+
+class AdjustmentOut(Out):
+    adjustment_id: UUID
+    customer_id: str
+    credits: int
+    reason: str
+    status: str
+    proposed_by: str
+    decided_by: str | None
+
+
+class AdjustmentsOut(Out):
+    adjustments: list[AdjustmentOut]
+
+
 class SubscriptionOut(Out):
     customer_id: str
     valid_from: date
@@ -297,6 +329,16 @@ class QuotedOut(Out):
     work_price: int
     surcharge: int
     price: int = Field(description="work price + surcharge: what will be charged")
+    position: int
+
+
+class StartedOut(Out):
+    request_id: UUID
+    customer_id: str
+    held: int = Field(description="the credits held for the request")
+    lapses_at: datetime
+    balance: int
+    available: int
     position: int
 
 

@@ -28,10 +28,13 @@ from eventsourcing.persistence import (
     OperationalError,
     Transcoder,
 )
+from eventsourcing.utils import get_topic
 
 from ledger import views
 from ledger.aggregates import (
     PRICE_LISTS_ID,
+    Adjustment,
+    AdjustmentStatus,
     CustomerAccount,
     Invoice,
     PriceLists,
@@ -40,6 +43,7 @@ from ledger.aggregates import (
 )
 from ledger.commands import cycle
 from ledger.commands.accounts import AdjustBalance, OpenAccount, RecordSubscription
+from ledger.commands.adjustments import ApproveAdjustment, RejectAdjustment
 from ledger.commands.cycle import MAX_ATTEMPTS, Command
 from ledger.commands.invoices import IssueInvoice, PayInvoice, VoidInvoice
 from ledger.commands.price_lists import PublishPriceList
@@ -56,9 +60,11 @@ from ledger.commands.requests import (
     RejectDispute,
     RequestPreQuote,
     RevisePrice,
+    StartWork,
 )
 from ledger.commands.results import (
     AdjustBalanceResult,
+    AdjustmentDecisionResult,
     ChargeResult,
     InvoiceChangeResult,
     IssueInvoiceResult,
@@ -68,11 +74,13 @@ from ledger.commands.results import (
     RecordSubscriptionResult,
     RefundResult,
     RequestChangeResult,
+    StartResult,
 )
 from ledger.errors import (
     InvalidInputError,
     StoreUnavailableError,
     UnknownAccountError,
+    UnknownAdjustmentError,
     UnknownInvoiceError,
     UnknownRequestError,
 )
@@ -89,6 +97,11 @@ from ledger.policy import (
 from ledger.values import Actor
 
 R = TypeVar("R")
+
+#: ``LEDGER_HOLD_WORKING_HOURS``'s default: the open hours a hold lives.
+HOLD_WORKING_HOURS = 16
+#: ``LEDGER_ADJUSTMENT_LIMIT``'s default: larger adjustments need four eyes.
+ADJUSTMENT_LIMIT = 100
 A = TypeVar("A", bound=Aggregate)
 
 
@@ -112,9 +125,15 @@ class Ledger(WritePathApplication):
         calendar: SupportCalendar = DEFAULT_CALENDAR,
         clock: Callable[[], datetime] = utc_now,
         max_attempts: int = MAX_ATTEMPTS,
+        hold_working_hours: int = HOLD_WORKING_HOURS,
+        adjustment_limit: int = ADJUSTMENT_LIMIT,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar
+        #: How many open hours of the calendar a hold lives.
+        self.hold_working_hours = hold_working_hours
+        #: The largest adjustment (absolute credits) applied without approval.
+        self.adjustment_limit = adjustment_limit
         self.clock = clock
         self.max_attempts = max_attempts
 
@@ -198,6 +217,23 @@ class Ledger(WritePathApplication):
         command = AdjustBalance(customer_id, credits, reason)
         return self.execute(command, actor=actor, idempotency_key=idempotency_key)
 
+    def approve_adjustment(
+        self, adjustment_id: UUID, *, actor: Actor, idempotency_key: str | None = None
+    ) -> AdjustmentDecisionResult:
+        command = ApproveAdjustment(adjustment_id)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
+    def reject_adjustment(
+        self,
+        adjustment_id: UUID,
+        reason: str,
+        *,
+        actor: Actor,
+        idempotency_key: str | None = None,
+    ) -> AdjustmentDecisionResult:
+        command = RejectAdjustment(adjustment_id, reason)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
     def record_subscription(
         self,
         customer_id: str,
@@ -278,6 +314,12 @@ class Ledger(WritePathApplication):
         idempotency_key: str | None = None,
     ) -> RequestChangeResult:
         command = RevisePrice(request_id, price, reason)
+        return self.execute(command, actor=actor, idempotency_key=idempotency_key)
+
+    def start_work(
+        self, request_id: UUID, *, actor: Actor, idempotency_key: str | None = None
+    ) -> StartResult:
+        command = StartWork(request_id)
         return self.execute(command, actor=actor, idempotency_key=idempotency_key)
 
     def charge(
@@ -374,7 +416,7 @@ class Ledger(WritePathApplication):
     def get_account(self, customer_id: str) -> views.AccountView:
         """The account now, from the event store. Raises ``UnknownAccountError``."""
         account = self._read(lambda: self._account(customer_id))
-        return views.account_view(account, self.today())
+        return views.account_view(account, self.today(), self.clock())
 
     def get_account_as_of(self, customer_id: str, as_of: datetime) -> views.AccountView:
         """The account as it was at ``as_of``, replayed from the event store.
@@ -386,7 +428,7 @@ class Ledger(WritePathApplication):
         )
         if not isinstance(account, CustomerAccount):
             raise UnknownAccountError(customer_id)
-        return views.account_view(account, self.calendar.local_date(as_of))
+        return views.account_view(account, self.calendar.local_date(as_of), as_of)
 
     def get_request(self, request_id: UUID) -> views.RequestView:
         """Raises ``UnknownRequestError``."""
@@ -421,6 +463,31 @@ class Ledger(WritePathApplication):
         a subscription is current)."""
         return self.calendar.local_date(self.clock())
 
+    def list_adjustments(self, status: str | None = None) -> list[views.AdjustmentView]:
+        """The large adjustments (four eyes), oldest first; only those in
+        ``status`` ("proposed", "approved", "rejected") when given. Reads the
+        proposals' notifications by topic, then each adjustment: fine for the
+        few proposals finance handles, not a read model."""
+        if status is not None and status not in {s.value for s in AdjustmentStatus}:
+            known = ", ".join(s.value for s in AdjustmentStatus)
+            raise InvalidInputError("status", f"status must be one of {known}, not {status!r}")
+        topic = get_topic(Adjustment.AdjustmentProposed)
+
+        def read() -> list[views.AdjustmentView]:
+            found: list[views.AdjustmentView] = []
+            start = 1
+            while True:
+                page = self.recorder.select_notifications(start=start, limit=500, topics=[topic])
+                for notification in page:
+                    adjustment = self._adjustment(notification.originator_id)  # type: ignore[arg-type]
+                    if status is None or adjustment.status.value == status:
+                        found.append(views.adjustment_view(adjustment))
+                if len(page) < 500:
+                    return found
+                start = page[-1].id + 1
+
+        return self._read(read)
+
     def position(self) -> int:
         """The global position of the newest stored event (0 when empty)."""
         return self._read(lambda: self.recorder.max_notification_id() or 0)
@@ -443,6 +510,7 @@ class Ledger(WritePathApplication):
                 CustomerAccount: UnknownAccountError,
                 SupportRequest: UnknownRequestError,
                 Invoice: UnknownInvoiceError,
+                Adjustment: UnknownAdjustmentError,
             }[cls](label)
         return aggregate
 
@@ -499,6 +567,9 @@ class Ledger(WritePathApplication):
 
     def _invoice(self, invoice_id: UUID) -> Invoice:
         return self._get(Invoice, invoice_id, str(invoice_id))
+
+    def _adjustment(self, adjustment_id: UUID) -> Adjustment:
+        return self._get(Adjustment, adjustment_id, str(adjustment_id))
 
 
 def _replay_until(events: Iterable[Any], at: datetime) -> Any:

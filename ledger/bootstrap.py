@@ -81,7 +81,13 @@ def open_ledger(
     clock: Callable[[], datetime] = utc_now,
 ) -> Ledger:
     settings = settings or load_settings()
-    ledger = Ledger(ledger_env(settings), calendar=settings.calendar, clock=clock)
+    ledger = Ledger(
+        ledger_env(settings),
+        calendar=settings.calendar,
+        clock=clock,
+        hold_working_hours=settings.hold_working_hours,
+        adjustment_limit=settings.adjustment_limit,
+    )
     ledger.snapshotting_intervals = {CustomerAccount: settings.snapshot_interval}  # type: ignore[misc]
     return ledger
 

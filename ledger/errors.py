@@ -198,6 +198,20 @@ class PermissionDeniedError(ForbiddenError):
         )
 
 
+class FourEyesError(ForbiddenError):
+    """The proposer of an adjustment may not approve or reject it."""
+
+    title = "Four-eyes rule"
+
+    def __init__(self, adjustment_id: UUID, proposer: str) -> None:
+        super().__init__(
+            f"adjustment {adjustment_id} was proposed by {proposer}; the four-eyes rule "
+            "needs another finance key to approve or reject it",
+            adjustment_id=adjustment_id,
+            proposed_by=proposer,
+        )
+
+
 # --- unknown ids -----------------------------------------------------------
 
 
@@ -251,12 +265,41 @@ class InvoiceVoidedError(ConflictError):
 class AdjustmentBelowZeroError(ConflictError):
     title = "Adjustment would make the balance negative"
 
-    def __init__(self, customer_id: str, balance: int, credits: int) -> None:
+    def __init__(
+        self, customer_id: str, balance: int, credits: int, available: int | None = None
+    ) -> None:
+        available = balance if available is None else available
+        if available == balance:
+            detail = (
+                f"an adjustment of {credits} credits would take the balance of {balance} below zero"
+            )
+        else:
+            detail = (
+                f"an adjustment of {credits} credits would take the {available} credits "
+                f"available (a balance of {balance}, less {balance - available} held) below zero"
+            )
         super().__init__(
-            f"an adjustment of {credits} credits would take the balance of {balance} below zero",
-            customer_id=customer_id,
-            balance=balance,
-            credits=credits,
+            detail, customer_id=customer_id, balance=balance, available=available, credits=credits
+        )
+
+
+class UnknownAdjustmentError(NotFoundError):
+    title = "Unknown adjustment"
+
+    def __init__(self, adjustment_id: UUID | str) -> None:
+        super().__init__(f"no adjustment {adjustment_id}", adjustment_id=adjustment_id)
+
+
+class AdjustmentDecidedError(ConflictError):
+    """A proposed adjustment was already approved or rejected."""
+
+    title = "Adjustment already decided"
+
+    def __init__(self, adjustment_id: UUID, status: str) -> None:
+        super().__init__(
+            f"adjustment {adjustment_id} is {status}; it can no longer be approved or rejected",
+            adjustment_id=adjustment_id,
+            status=status,
         )
 
 
@@ -415,14 +458,24 @@ class ProjectionFailedError(LedgerError):
 
 
 class InsufficientCreditsError(PaymentRequiredError):
+    """The credits available (the balance less live holds) do not cover a price."""
+
     customer_id: str
     balance: int
+    available: int
     price: int
 
-    def __init__(self, customer_id: str, balance: int, price: int) -> None:
+    def __init__(
+        self, customer_id: str, balance: int, price: int, available: int | None = None
+    ) -> None:
+        available = balance if available is None else available
+        if available == balance:
+            detail = f"the balance of {balance} credits does not cover the price of {price} credits"
+        else:
+            detail = (
+                f"the {available} credits available (a balance of {balance}, less "
+                f"{balance - available} held) do not cover the price of {price} credits"
+            )
         super().__init__(
-            f"the balance of {balance} credits does not cover the price of {price} credits",
-            customer_id=customer_id,
-            balance=balance,
-            price=price,
+            detail, customer_id=customer_id, balance=balance, available=available, price=price
         )

@@ -26,6 +26,7 @@ class Action(StrEnum):
     READ_REQUEST = "read_request"
     QUOTE = "quote"
     REVISE_PRICE = "revise_price"
+    START_WORK = "start_work"
     CHARGE = "charge"
     REFER = "refer"
     RESOLVE_DISPUTE = "resolve_dispute"
@@ -35,6 +36,8 @@ class Action(StrEnum):
     RECORD_PAYMENT = "record_payment"
     RECORD_SUBSCRIPTION = "record_subscription"
     ADJUST_BALANCE = "adjust_balance"
+    DECIDE_ADJUSTMENT = "decide_adjustment"
+    READ_ADJUSTMENTS = "read_adjustments"
     READ_AUDIT = "read_audit"
     READ_INVOICE = "read_invoice"
     READ_STATEMENT = "read_statement"
@@ -60,6 +63,7 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_REQUEST: frozenset({_H, _S, _F}),
     Action.QUOTE: frozenset({_S}),
     Action.REVISE_PRICE: frozenset({_S}),
+    Action.START_WORK: frozenset({_S}),
     Action.CHARGE: frozenset({_S}),
     Action.REFER: frozenset({_S}),
     Action.RESOLVE_DISPUTE: frozenset({_S}),
@@ -69,6 +73,9 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.RECORD_PAYMENT: frozenset({_F}),
     Action.RECORD_SUBSCRIPTION: frozenset({_F}),
     Action.ADJUST_BALANCE: frozenset({_F}),
+    # Four eyes (issue 15): another finance key approves or rejects a large one.
+    Action.DECIDE_ADJUSTMENT: frozenset({_F}),
+    Action.READ_ADJUSTMENTS: frozenset({_F}),
     Action.READ_AUDIT: frozenset({_F}),
     # Decision (POLICY.md): the helpdesk reads invoices too, so that it can
     # tell a customer whether a payment arrived.

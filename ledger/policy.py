@@ -20,7 +20,8 @@ Rules owned here (POLICY.md):
   and validated whole by ``price_list_from_data``;
 - the working hours: a ``SupportCalendar`` (zone, week days, opening and
   closing time, holidays, or ``24/7``) that says whether support is open at
-  an instant and when it next opens, DST-correct through ``zoneinfo``.
+  an instant, when it next opens and when a number of open hours has passed
+  (``add_open_hours``: when a hold lapses), DST-correct through ``zoneinfo``.
 
 Nothing here does I/O or reads the clock: callers pass the instant.
 """
@@ -672,6 +673,45 @@ class SupportCalendar:
                 if candidate >= start and self.is_open(candidate):
                     return candidate.astimezone(zone)
         return None
+
+    def add_open_hours(self, start: datetime, hours: int) -> datetime:
+        """The instant when ``hours`` hours of open time have passed since ``start``.
+
+        Only open time counts (week ends, holidays and the hours outside the
+        opening hours do not); an hour is sixty real minutes, so a daylight
+        saving shift inside an open period lengthens or shortens its wall
+        time, never the hours counted. Under 24/7 every hour counts. From a
+        closed instant the count starts at the next opening. In the
+        calendar's zone. ``ValueError`` if ``start`` is naive, ``hours`` is
+        negative, or the calendar never opens again.
+        """
+        if isinstance(hours, bool) or not isinstance(hours, int) or hours < 0:
+            raise ValueError(f"hours must be a whole number of hours, 0 or more, not {hours!r}")
+        zone = self.zone()
+        at = _utc(start)
+        remaining = timedelta(hours=hours)
+        if self.always_open:
+            return (at + remaining).astimezone(zone)
+        while True:
+            opening = self.next_opening(at)
+            if opening is None:
+                raise ValueError(f"the support calendar {self.describe()} never opens again")
+            opening = opening.astimezone(UTC)
+            closing = max(self._closing_after(opening, zone), opening)
+            if closing - opening >= remaining:
+                return (opening + remaining).astimezone(zone)
+            remaining -= closing - opening
+            # A closing at midnight may be the next day's opening: next_opening says.
+            at = closing if closing > opening else opening + timedelta(microseconds=1)
+
+    def _closing_after(self, opening: datetime, zone: ZoneInfo | timezone) -> datetime:
+        """The UTC instant at which the open period holding ``opening`` closes."""
+        day = opening.astimezone(zone).date()
+        if self.closes is None:
+            wall = datetime.combine(day + timedelta(days=1), time(0))
+        else:
+            wall = datetime.combine(day, self.closes)
+        return wall.replace(tzinfo=zone).astimezone(UTC)
 
     def _openings_on(self, day: date, zone: ZoneInfo | timezone) -> list[datetime]:
         """The UTC instants at which the local wall clock reaches ``opens`` on ``day``:

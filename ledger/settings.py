@@ -74,6 +74,11 @@ class LedgerSettings(BaseSettings):
     #: the lists' cursors (at least 32 characters; the lists alone fall back
     #: to a secret kept in the read-model store).
     secret_key: SecretStr | None = None
+    #: How many open hours of the support calendar a hold lives.
+    hold_working_hours: int = 16
+    #: The largest adjustment (in absolute credits) applied without a second
+    #: finance key's approval.
+    adjustment_limit: int = 100
 
     @field_validator("api_keys")
     @classmethod
@@ -117,6 +122,20 @@ class LedgerSettings(BaseSettings):
     @classmethod
     def _check_holidays(cls, value: str) -> str:
         SupportCalendar.parse("24/7", value)
+        return value
+
+    @field_validator("hold_working_hours")
+    @classmethod
+    def _check_hold_working_hours(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("a hold lives 1 to 10000 open hours")
+        return value
+
+    @field_validator("adjustment_limit")
+    @classmethod
+    def _check_adjustment_limit(cls, value: int) -> int:
+        if not 0 <= value <= 1_000_000_000:
+            raise ValueError("the adjustment limit is 0 to 1000000000 credits")
         return value
 
     @field_validator("port")

@@ -1,5 +1,5 @@
 """Small immutable values shared by the aggregates, the application and the
-read side: who acted, and an update-subscription period.
+read side: who acted, an update-subscription period, a hold on credits.
 
 They are stored inside events, so each has a transcoding registered in
 ``ledger.persistence.transcodings``.
@@ -8,8 +8,9 @@ They are stored inside events, so each has a transcoding registered in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
+from uuid import UUID
 
 
 class Role(StrEnum):
@@ -39,3 +40,27 @@ class SubscriptionPeriod:
 
     def covers(self, day: date) -> bool:
         return self.valid_from <= day < self.valid_until
+
+
+class ReleaseCause(StrEnum):
+    """Why a hold ended (``CreditsReleased.cause``)."""
+
+    CHARGED = "charged"
+    CANCELLED = "cancelled"
+    REFERRED = "referred"
+    DECLINED = "declined"
+    REVISED = "revised"
+    LAPSED = "lapsed"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Credits reserved on an account for a request a specialist works on;
+    live until it is released or ``lapses_at`` is reached."""
+
+    request_id: UUID
+    amount: int
+    lapses_at: datetime
+
+    def is_live(self, at: datetime) -> bool:
+        return at < self.lapses_at

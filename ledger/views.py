@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 
-from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
+from ledger.aggregates import Adjustment, CustomerAccount, Invoice, SupportRequest
 from ledger.values import Actor, SubscriptionPeriod
 
 _EVENT_ENVELOPE = frozenset(
@@ -55,6 +55,8 @@ class AccountView:
     update_subscription: SubscriptionPeriod | None
     subscription_active: bool
     version: int
+    #: The balance less the credits held for requests being worked on.
+    available: int
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ class SupportHours:
     hours: str
 
 
-def account_view(account: CustomerAccount, today: date) -> AccountView:
+def account_view(account: CustomerAccount, today: date, at: datetime) -> AccountView:
+    """The account's view; ``available`` counts the holds live at ``at``."""
     return AccountView(
         customer_id=account.customer_id,
         name=account.name,
@@ -130,6 +133,7 @@ def account_view(account: CustomerAccount, today: date) -> AccountView:
         update_subscription=account.current_subscription(today),
         subscription_active=account.has_subscription_on(today),
         version=account.version,
+        available=account.available(at),
     )
 
 
@@ -193,3 +197,28 @@ def history(
             data=event_data(event),
             state=request_view(request),
         )
+
+
+@dataclass(frozen=True)
+class AdjustmentView:
+    """A large adjustment and its decision, if any (four eyes)."""
+
+    adjustment_id: UUID
+    customer_id: str
+    credits: int
+    reason: str
+    status: str
+    proposed_by: str
+    decided_by: str | None
+
+
+def adjustment_view(adjustment: Adjustment) -> AdjustmentView:
+    return AdjustmentView(
+        adjustment_id=adjustment.id,
+        customer_id=adjustment.customer_id,
+        credits=adjustment.credits,
+        reason=adjustment.reason,
+        status=adjustment.status.value,
+        proposed_by=str(adjustment.proposed_by),
+        decided_by=None if adjustment.decided_by is None else str(adjustment.decided_by),
+    )

@@ -67,7 +67,7 @@ def list_accounts(
     page = read_models.list_accounts(
         q=q or None, balance_below=balance_below, cursor=cursor, limit=limit
     )
-    return ModelJSON(ls.accounts_page(page, ledger.today()))
+    return ModelJSON(ls.accounts_page(page, ledger.today(), ledger.clock()))
 
 
 @router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
@@ -88,7 +88,7 @@ def get_account(
     row = read_models.balance(customer_id)
     if row is None:
         raise UnknownAccountError(customer_id)
-    return ModelJSON(s.AccountOut.now(row, ledger.today()))
+    return ModelJSON(s.AccountOut.now(row, ledger.today(), ledger.clock()))
 
 
 @router.get(
@@ -172,7 +172,14 @@ def record_subscription(
     return ModelJSON(s.SubscriptionOut.model_validate(result))
 
 
-@router.post("/{customer_id}/adjustments", response_model=s.BalanceOut, responses=problems(*WRITE))
+@router.post(
+    "/{customer_id}/adjustments",
+    response_model=s.BalanceOut,
+    responses={
+        202: {"model": s.AdjustmentProposedOut, "description": "Proposed: awaits four eyes"},
+        **problems(*WRITE),
+    },
+)
 def adjust_balance(
     customer_id: CustomerId,
     body: s.AdjustmentIn,
@@ -180,7 +187,11 @@ def adjust_balance(
     ledger: LedgerDep,
     key: IdempotencyKey = None,
 ) -> ModelJSON:
+    """200 with the balance; 202 when the size exceeds ``LEDGER_ADJUSTMENT_LIMIT``:
+    proposed, applied when another finance key approves it."""
     result = ledger.adjust_balance(
         customer_id, body.credits, body.reason, actor=actor, idempotency_key=key
     )
+    if result.status == "proposed":
+        return ModelJSON(s.AdjustmentProposedOut.model_validate(result), status_code=202)
     return ModelJSON(s.BalanceOut.model_validate(result))

@@ -1,6 +1,7 @@
 """``/v1/requests``: a support request's life (open, pre-quote, quote, accept or
-decline, revise, charge, refer, cancel, dispute, refund or reject), its state
-from the requests read model, and its replayed history from the event store."""
+decline, revise, start (hold the price), charge, refer, cancel, dispute, refund
+or reject), its state from the requests read model, and its replayed history
+from the event store."""
 
 from __future__ import annotations
 
@@ -167,6 +168,20 @@ def revise_price(
             )
         )
     )
+
+
+@router.post("/{request_id}/start", response_model=s.StartedOut, responses=problems(402, *WRITE))
+def start_work(
+    request_id: UUID,
+    actor: Annotated[Actor, Depends(allowed(Action.START_WORK))],
+    ledger: LedgerDep,
+    key: IdempotencyKey = None,
+) -> ModelJSON:
+    """The specialist starts work: the price is held on the account until the
+    charge, a release, or the lapse after ``LEDGER_HOLD_WORKING_HOURS`` open
+    hours. Starting again is idempotent. 409 reasons come before 402."""
+    result = ledger.start_work(request_id, actor=actor, idempotency_key=key)
+    return ModelJSON(s.StartedOut.model_validate(result))
 
 
 @router.post("/{request_id}/charge", response_model=s.ChargedOut, responses=problems(402, *WRITE))

@@ -10,7 +10,16 @@ Invariants owned here:
   snapshot), and raises ``LedgerCorruptionError`` otherwise, so a changed
   event or snapshot is never served as a balance;
 - one account per customer: the id is a ``uuid5`` of the customer's id, so a
-  second account for the same customer collides in the store.
+  second account for the same customer collides in the store;
+- holds: credits reserved for a request a specialist works on
+  (``CreditsReserved``), ended by ``CreditsReleased`` with its cause. They
+  move no credits (``amount`` is the credits held, never in the balance);
+  ``available(at)`` is the balance less the holds live at ``at`` (a hold
+  whose ``lapses_at`` is reached is not live, whether or not its release is
+  written), and every charge, negative adjustment and hold can use only
+  ``available`` (a charge of a held request takes its own hold first). Every
+  command here first writes ``CreditsReleased(cause=lapsed)`` for the lapsed
+  holds, in the same append, so every reservation has its end in the trail.
 
 Rules are checked in the public command methods; the ``apply`` methods only
 change state, because they run again on every replay (the one check they
@@ -35,7 +44,7 @@ from ledger.errors import (
 )
 from ledger.validation import customer_id as valid_customer_id
 from ledger.validation import required_text
-from ledger.values import Actor, SubscriptionPeriod
+from ledger.values import Actor, Hold, ReleaseCause, SubscriptionPeriod
 
 ACCOUNT_NAMESPACE = UUID("6f1c1b1e-3c52-4f5e-9a55-0d7a2c1f4b10")
 
@@ -134,6 +143,29 @@ class CustomerAccount(Aggregate):
         def apply(self, account: CustomerAccount) -> None:
             account.subscriptions = [*account.subscriptions, self.period]
 
+    class CreditsReserved(Event):
+        """Credits held for a request: ``amount`` is held, the balance unchanged."""
+
+        request_id: UUID
+        amount: int
+        lapses_at: datetime
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            hold = Hold(self.request_id, self.amount, self.lapses_at)
+            account._holds = [*account.holds, hold]
+
+    class CreditsReleased(Event):
+        """A hold ended (``cause``); ``amount`` is what was held."""
+
+        request_id: UUID
+        amount: int
+        cause: ReleaseCause
+        actor: Actor
+
+        def apply(self, account: CustomerAccount) -> None:
+            account._holds = [h for h in account.holds if h.request_id != self.request_id]
+
     def __init__(self, customer_id: str, name: str, actor: Actor) -> None:
         self.customer_id = customer_id
         self.name = name
@@ -143,6 +175,8 @@ class CustomerAccount(Aggregate):
         self.refunded = 0
         self.adjusted = 0
         self.subscriptions: list[SubscriptionPeriod] = []
+        # A list (as a snapshot stores it), replaced by each event, never changed in place.
+        self._holds: list[Hold] = []
 
     @staticmethod
     def create_id(customer_id: str, **_: Any) -> UUID:
@@ -168,6 +202,7 @@ class CustomerAccount(Aggregate):
         self, invoice_id: UUID, credits: int, amount_usd: Decimal, *, actor: Actor, at: datetime
     ) -> None:
         """Emits ``CreditsPurchased``: the credits of a paid invoice."""
+        self.release_lapsed(actor=actor, at=at)
         self.trigger_event(
             self.CreditsPurchased,
             invoice_id=invoice_id,
@@ -179,10 +214,13 @@ class CustomerAccount(Aggregate):
         )
 
     def adjust(self, credits: int, reason: str, *, actor: Actor, at: datetime) -> None:
-        """Emits ``BalanceAdjusted``. Raises ``AdjustmentBelowZeroError``."""
+        """Emits ``BalanceAdjusted``. Raises ``AdjustmentBelowZeroError`` when a
+        negative adjustment is more than the credits available."""
         reason = required_text("reason", reason)
-        if self.balance + credits < 0:
-            raise AdjustmentBelowZeroError(self.customer_id, self.balance, credits)
+        self.release_lapsed(actor=actor, at=at)
+        available = self.available(at)
+        if available + credits < 0:
+            raise AdjustmentBelowZeroError(self.customer_id, self.balance, credits, available)
         self.trigger_event(
             self.BalanceAdjusted,
             amount=credits,
@@ -193,9 +231,17 @@ class CustomerAccount(Aggregate):
         )
 
     def charge(self, request_id: UUID, price: int, *, actor: Actor, at: datetime) -> None:
-        """Emits ``CreditsCharged``. Raises ``InsufficientCreditsError``."""
-        if self.balance < price:
-            raise InsufficientCreditsError(self.customer_id, self.balance, price)
+        """Emits ``CreditsCharged``; a held request's hold is released first
+        (``CreditsReleased``, cause ``charged``), so the charge may use it.
+        Raises ``InsufficientCreditsError`` when the credits available do not
+        cover the price."""
+        self.release_lapsed(actor=actor, at=at)
+        held = self.hold_of(request_id, at)
+        available = self.available(at) + (held.amount if held else 0)
+        if available < price:
+            raise InsufficientCreditsError(self.customer_id, self.balance, price, available)
+        if held is not None:
+            self._release(held, ReleaseCause.CHARGED, actor=actor, at=at)
         self.trigger_event(
             self.CreditsCharged,
             request_id=request_id,
@@ -209,6 +255,7 @@ class CustomerAccount(Aggregate):
         self, request_id: UUID, credits: int, reason: str, *, actor: Actor, at: datetime
     ) -> None:
         """Emits ``CreditsRefunded``; the request guards how much may come back."""
+        self.release_lapsed(actor=actor, at=at)
         self.trigger_event(
             self.CreditsRefunded,
             request_id=request_id,
@@ -228,6 +275,7 @@ class CustomerAccount(Aggregate):
                 "valid_until",
                 f"valid_until ({valid_until}) must be after valid_from ({valid_from})",
             )
+        self.release_lapsed(actor=actor, at=at)
         self.trigger_event(
             self.UpdateSubscriptionRecorded,
             period=SubscriptionPeriod(valid_from, valid_until),
@@ -235,7 +283,78 @@ class CustomerAccount(Aggregate):
             timestamp=at,
         )
 
+    def reserve(
+        self, request_id: UUID, credits: int, lapses_at: datetime, *, actor: Actor, at: datetime
+    ) -> None:
+        """Emits ``CreditsReserved`` for ``credits`` until ``lapses_at``;
+        nothing when the request already holds that much (starting twice).
+        Raises ``InsufficientCreditsError`` when the credits available do not
+        cover it."""
+        self.release_lapsed(actor=actor, at=at)
+        held = self.hold_of(request_id, at)
+        if held is not None and held.amount == credits:
+            return
+        available = self.available(at) + (held.amount if held else 0)
+        if available < credits:
+            raise InsufficientCreditsError(self.customer_id, self.balance, credits, available)
+        if held is not None:
+            self._release(held, ReleaseCause.REVISED, actor=actor, at=at)
+        self.trigger_event(
+            self.CreditsReserved,
+            request_id=request_id,
+            amount=credits,
+            lapses_at=lapses_at,
+            actor=actor,
+            timestamp=at,
+        )
+
+    def resize(self, request_id: UUID, credits: int, *, actor: Actor, at: datetime) -> None:
+        """A held request's price changed: ``CreditsReleased`` (cause
+        ``revised``) and ``CreditsReserved`` of ``credits``, lapsing when the
+        old hold did. Nothing when the request holds nothing. Raises
+        ``InsufficientCreditsError`` when the account cannot cover a raise."""
+        self.release_lapsed(actor=actor, at=at)
+        held = self.hold_of(request_id, at)
+        if held is not None:
+            self.reserve(request_id, credits, held.lapses_at, actor=actor, at=at)
+
+    def release(self, request_id: UUID, cause: ReleaseCause, *, actor: Actor, at: datetime) -> None:
+        """Emits ``CreditsReleased`` when the request holds credits; nothing otherwise."""
+        self.release_lapsed(actor=actor, at=at)
+        held = self.hold_of(request_id, at)
+        if held is not None:
+            self._release(held, cause, actor=actor, at=at)
+
+    def release_lapsed(self, *, actor: Actor, at: datetime) -> None:
+        """Emits ``CreditsReleased`` (cause ``lapsed``) for each lapsed hold."""
+        for hold in [h for h in self.holds if not h.is_live(at)]:
+            self._release(hold, ReleaseCause.LAPSED, actor=actor, at=at)
+
+    def _release(self, hold: Hold, cause: ReleaseCause, *, actor: Actor, at: datetime) -> None:
+        self.trigger_event(
+            self.CreditsReleased,
+            request_id=hold.request_id,
+            amount=hold.amount,
+            cause=cause,
+            actor=actor,
+            timestamp=at,
+        )
+
     # --- queries ------------------------------------------------------------
+
+    @property
+    def holds(self) -> tuple[Hold, ...]:
+        """The holds not yet released (some may have lapsed). A snapshot taken
+        before holds existed has none."""
+        return tuple(self.__dict__.get("_holds", ()))
+
+    def available(self, at: datetime) -> int:
+        """The balance less the holds live at ``at``."""
+        return available(self.balance, self.holds, at)
+
+    def hold_of(self, request_id: UUID, at: datetime) -> Hold | None:
+        """The request's hold if it is live at ``at``."""
+        return next((h for h in self.holds if h.request_id == request_id and h.is_live(at)), None)
 
     def has_subscription_on(self, day: date) -> bool:
         return has_subscription_on(self.subscriptions, day)
@@ -243,6 +362,12 @@ class CustomerAccount(Aggregate):
     def current_subscription(self, day: date) -> SubscriptionPeriod | None:
         """The period covering ``day``, else the latest one, else ``None``."""
         return current_subscription(self.subscriptions, day)
+
+
+def available(balance: int, holds: Iterable[Hold], at: datetime) -> int:
+    """``balance`` less the holds live at ``at``: the aggregate's rule, also
+    for the read side, which holds the same holds in a row."""
+    return balance - sum(h.amount for h in holds if h.is_live(at))
 
 
 # The subscription rules over an account's periods, for the aggregate and for

@@ -393,12 +393,7 @@ class SupportRequest(Aggregate):
         ``OutsideWorkingHoursError``, ``SubscriptionRequiredError``,
         ``InsufficientCreditsError``.
         """
-        if self.status in AWAITING_AGREEMENT:
-            raise QuoteAwaitingAcceptanceError(self.id, self.price)
-        if self.status is S.AWAITING_QUOTE or (self.status is S.OPEN and self.price is None):
-            raise QuotePendingError(self.id)
-        if self.status is not S.OPEN:
-            self._refuse("charge", changes_charge=True)
+        self.check_chargeable("charge")
         if not calendar.is_open(at):
             raise OutsideWorkingHoursError(at, calendar.next_opening(at))
         if self.category in self._prices(
@@ -414,6 +409,17 @@ class SupportRequest(Aggregate):
             actor=actor,
             timestamp=at,
         )
+
+    def check_chargeable(self, action: str) -> None:
+        """Raise unless the request's state lets it be charged (or started, the
+        hold of a charge to come): ``QuoteAwaitingAcceptanceError``,
+        ``QuotePendingError``, ``AlreadyChargedError`` / ``RequestClosedError``."""
+        if self.status in AWAITING_AGREEMENT:
+            raise QuoteAwaitingAcceptanceError(self.id, self.price)
+        if self.status is S.AWAITING_QUOTE or (self.status is S.OPEN and self.price is None):
+            raise QuotePendingError(self.id)
+        if self.status is not S.OPEN:
+            self._refuse(action, changes_charge=True)
 
     def refer(self, reason: str, *, actor: Actor, at: datetime) -> None:
         """Emits ``RequestReferred`` (to custom development); nothing charged."""

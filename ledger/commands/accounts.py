@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from eventsourcing.domain import Aggregate
 
-from ledger.aggregates import CustomerAccount
+from ledger.aggregates import Adjustment, CustomerAccount
 from ledger.commands.cycle import Command
 from ledger.commands.results import (
     AdjustBalanceResult,
@@ -47,8 +47,11 @@ class OpenAccount(Command[OpenAccountResult]):
 
 @dataclass(frozen=True)
 class AdjustBalance(Command[AdjustBalanceResult]):
-    """Emits ``BalanceAdjusted`` (signed, not zero, with a reason). Raises
-    ``AdjustmentBelowZeroError``, ``InvalidInputError``, ``UnknownAccountError``."""
+    """Emits ``BalanceAdjusted`` (signed, not zero, with a reason); one larger
+    than ``ledger.adjustment_limit`` in absolute size emits
+    ``AdjustmentProposed`` instead and waits for another finance key
+    (``ledger.commands.adjustments``). Raises ``AdjustmentBelowZeroError``,
+    ``InvalidInputError``, ``UnknownAccountError``."""
 
     action = Action.ADJUST_BALANCE
 
@@ -60,12 +63,16 @@ class AdjustBalance(Command[AdjustBalanceResult]):
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], AdjustBalanceResult]:
         account = ledger._account(self.customer_id)
-        account.adjust(
-            validate_credits("credits", self.credits, allow_negative=True),
-            self.reason,
-            actor=actor,
-            at=at,
-        )
+        credits = validate_credits("credits", self.credits, allow_negative=True)
+        if abs(credits) > ledger.adjustment_limit:
+            proposal = Adjustment.propose(account, credits, self.reason, actor=actor, at=at)
+            return [proposal], AdjustBalanceResult(
+                account.customer_id,
+                account.balance,
+                status=proposal.status.value,
+                adjustment_id=proposal.id,
+            )
+        account.adjust(credits, self.reason, actor=actor, at=at)
         return [account], AdjustBalanceResult(account.customer_id, account.balance)
 
 

@@ -17,7 +17,7 @@ decide. ``run`` then:
    raises ``ConcurrencyConflictError``; a store that cannot be reached raises
    ``StoreUnavailableError``;
 6. returns the command's result with ``position``, the global position of its
-   last event.
+   last event (of the newest event, when the command changed nothing).
 
 The idempotency fingerprint is derived from the command value itself, so no
 field can be left out of it: a key reused with any field changed is refused.
@@ -115,7 +115,9 @@ def run(ledger: Ledger, command: Command[R], actor: Actor, idempotency_key: str 
             continue
         except (OperationalError, InterfaceError) as e:
             raise StoreUnavailableError(f"the event store is unavailable: {e}") from e
-        return replace(result, position=recordings[-1].notification.id)  # type: ignore[type-var]
+        # A command that changed nothing (a second start) answers the newest position.
+        position = recordings[-1].notification.id if recordings else ledger.position()
+        return replace(result, position=position)  # type: ignore[type-var]
     raise ConcurrencyConflictError(ledger.max_attempts)
 
 

@@ -1,7 +1,9 @@
 """The commands on a support request, in the order of its life: open it,
-ask for a pre-quote, quote, accept or decline the quote, revise the price,
-charge the answer (which debits the account), refer it to custom
-development, cancel it, dispute the charge, refund it or reject the dispute.
+ask for a pre-quote, quote, accept or decline the quote, start the work
+(which holds its price on the account), revise the price (which resizes the
+hold), charge the answer (which debits the account and takes the hold),
+refer it to custom development, cancel it (both release the hold), dispute
+the charge, refund it or reject the dispute.
 """
 
 from __future__ import annotations
@@ -10,17 +12,23 @@ from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 from ledger.aggregates import CustomerAccount, SupportRequest
 from ledger.commands.cycle import Command
-from ledger.commands.results import ChargeResult, QuoteResult, RefundResult, RequestChangeResult
+from ledger.commands.results import (
+    ChargeResult,
+    QuoteResult,
+    RefundResult,
+    RequestChangeResult,
+    StartResult,
+)
 from ledger.permissions import Action
 from ledger.policy import parse_category
-from ledger.values import Actor
+from ledger.values import Actor, ReleaseCause
 
 if TYPE_CHECKING:
     from ledger.application import Ledger
@@ -82,6 +90,23 @@ class _RequestChange(Command[RequestChangeResult]):
 
 
 @dataclass(frozen=True)
+class _HoldEndingChange(_RequestChange):
+    """A request change that ends the request's hold on the account (if any)
+    in the same append: ``CreditsReleased`` with ``cause``."""
+
+    cause: ClassVar[ReleaseCause]
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
+        request = ledger._request(self.request_id)
+        self.change(request, actor, at)
+        account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
+        account.release(request.id, self.cause, actor=actor, at=at)
+        return [request, account], _changed(request)
+
+
+@dataclass(frozen=True)
 class RequestPreQuote(_RequestChange):
     """Emits ``PreQuoteRequested``. Raises ``InvalidRequestStateError``,
     ``RequestClosedError``, ``UnknownRequestError``."""
@@ -130,11 +155,13 @@ class AcceptQuote(_RequestChange):
 
 
 @dataclass(frozen=True)
-class DeclineQuote(_RequestChange):
-    """Emits ``QuoteDeclined``: closed, nothing charged. Raises
+class DeclineQuote(_HoldEndingChange):
+    """Emits ``QuoteDeclined``: closed, nothing charged; releases the hold
+    (``CreditsReleased``, cause ``declined``). Raises
     ``InvalidRequestStateError``, ``RequestClosedError``, ``UnknownRequestError``."""
 
     action = Action.DECLINE_QUOTE
+    cause = ReleaseCause.DECLINED
 
     reason: str | None = None
 
@@ -145,8 +172,12 @@ class DeclineQuote(_RequestChange):
 @dataclass(frozen=True)
 class RevisePrice(Command[RequestChangeResult]):
     """Emits ``PriceRevised`` (the minimum of the request's own price list
-    version). Raises ``PriceBelowMinimumError``, ``InvalidInputError``,
-    ``AlreadyChargedError``, ``RequestClosedError``, ``UnknownRequestError``."""
+    version); a held request's hold is resized to the new price in the same
+    append (``CreditsReleased``, cause ``revised``, and ``CreditsReserved``).
+    Raises ``PriceBelowMinimumError``, ``InvalidInputError``,
+    ``AlreadyChargedError``, ``RequestClosedError``, ``UnknownRequestError``;
+    ``InsufficientCreditsError`` when the account cannot cover the raise of a
+    held price."""
 
     action = Action.REVISE_PRICE
 
@@ -160,7 +191,45 @@ class RevisePrice(Command[RequestChangeResult]):
         request = ledger._request(self.request_id)
         prices = ledger._price_list(request.price_list_version)
         request.revise_price(self.price, self.reason, prices=prices, actor=actor, at=at)
-        return [request], _changed(request)
+        assert request.price is not None  # just revised
+        account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
+        account.resize(request.id, request.price, actor=actor, at=at)
+        return [request, account], _changed(request)
+
+
+@dataclass(frozen=True)
+class StartWork(Command[StartResult]):
+    """A specialist starts work: emits the account's ``CreditsReserved`` of
+    the request's price, lapsing after ``ledger.hold_working_hours`` open
+    hours of the support calendar; nothing new when the request already
+    holds its price. Raises ``QuotePendingError`` (no price yet),
+    ``QuoteAwaitingAcceptanceError``, ``AlreadyChargedError`` /
+    ``RequestClosedError``, ``UnknownRequestError``; then
+    ``InsufficientCreditsError`` when the credits available do not cover it."""
+
+    action = Action.START_WORK
+
+    request_id: UUID
+
+    def decide(
+        self, ledger: Ledger, actor: Actor, at: datetime
+    ) -> tuple[Sequence[Aggregate], StartResult]:
+        request = ledger._request(self.request_id)
+        request.check_chargeable("start")
+        assert request.price is not None  # checked above
+        account = ledger._get(CustomerAccount, request.account_id, request.customer_id)
+        lapses_at = ledger.calendar.add_open_hours(at, ledger.hold_working_hours)
+        account.reserve(request.id, request.price, lapses_at, actor=actor, at=at)
+        hold = account.hold_of(request.id, at)
+        assert hold is not None  # just reserved, or already held
+        return [account], StartResult(
+            request.id,
+            request.customer_id,
+            hold.amount,
+            hold.lapses_at,
+            account.balance,
+            account.available(at),
+        )
 
 
 @dataclass(frozen=True)
@@ -169,7 +238,10 @@ class Charge(Command[ChargeResult]):
     append. Raises, state conflicts first: ``AlreadyChargedError``,
     ``RequestClosedError``, ``QuoteAwaitingAcceptanceError``,
     ``QuotePendingError``, ``OutsideWorkingHoursError``,
-    ``SubscriptionRequiredError``; then ``InsufficientCreditsError``."""
+    ``SubscriptionRequiredError``; then ``InsufficientCreditsError``. A held
+    request's hold is released (cause ``charged``) in the same append, so its
+    charge may use the credits held for it; any other charge may use only
+    the credits available."""
 
     action = Action.CHARGE
 
@@ -186,11 +258,13 @@ class Charge(Command[ChargeResult]):
 
 
 @dataclass(frozen=True)
-class Refer(_RequestChange):
-    """Emits ``RequestReferred`` (to custom development). Raises
-    ``InvalidRequestStateError``, ``RequestClosedError``, ``UnknownRequestError``."""
+class Refer(_HoldEndingChange):
+    """Emits ``RequestReferred`` (to custom development); releases the hold
+    (cause ``referred``). Raises ``InvalidRequestStateError``,
+    ``RequestClosedError``, ``UnknownRequestError``."""
 
     action = Action.REFER
+    cause = ReleaseCause.REFERRED
 
     reason: str
 
@@ -199,11 +273,13 @@ class Refer(_RequestChange):
 
 
 @dataclass(frozen=True)
-class Cancel(_RequestChange):
-    """Emits ``RequestCancelled``. Raises ``InvalidRequestStateError``,
-    ``RequestClosedError``, ``UnknownRequestError``."""
+class Cancel(_HoldEndingChange):
+    """Emits ``RequestCancelled``; releases the hold (cause ``cancelled``).
+    Raises ``InvalidRequestStateError``, ``RequestClosedError``,
+    ``UnknownRequestError``."""
 
     action = Action.CANCEL
+    cause = ReleaseCause.CANCELLED
 
     reason: str | None = None
 

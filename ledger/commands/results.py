@@ -49,8 +49,37 @@ class InvoiceChangeResult:
 
 
 @dataclass(frozen=True)
-class AdjustBalanceResult:
+class StartResult:
+    """The answer to a start: the hold on the account."""
+
+    request_id: UUID
     customer_id: str
+    held: int
+    lapses_at: datetime
+    balance: int
+    available: int
+    position: int = 0
+
+
+@dataclass(frozen=True)
+class AdjustBalanceResult:
+    """Applied at once (``status`` "applied"), or proposed for a second
+    finance key's approval (``status`` "proposed", with its ``adjustment_id``)."""
+
+    customer_id: str
+    balance: int
+    position: int = 0
+    status: str = "applied"
+    adjustment_id: UUID | None = None
+
+
+@dataclass(frozen=True)
+class AdjustmentDecisionResult:
+    """The answer to an approval (the balance after it) or a rejection."""
+
+    adjustment_id: UUID
+    customer_id: str
+    status: str
     balance: int
     position: int = 0
 

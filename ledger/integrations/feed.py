@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
+from ledger.aggregates import Adjustment, CustomerAccount, Invoice, SupportRequest
 
 #: The balance below which ``BalanceLow`` is raised (``LEDGER_LOW_BALANCE``).
 DEFAULT_LOW_BALANCE = 20
@@ -107,7 +107,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-A, R, INV = CustomerAccount, SupportRequest, Invoice
+A, R, INV, ADJ = CustomerAccount, SupportRequest, Invoice, Adjustment
 
 #: Every published domain event, with the public name and the public fields.
 #: Keep this table explicit: it is the contract integrators code against.
@@ -213,6 +213,29 @@ EVENTS: Mapping[type, Published] = {
     ),
     INV.InvoicePaid: Published("InvoicePaid", "invoice", lambda e: {"payment_ref": e.payment_ref}),
     INV.InvoiceVoided: Published("InvoiceVoided", "invoice", lambda e: {"reason": e.reason}),
+    # Holds (issue 15): no credits move; ``amount`` is what is (was) held.
+    A.CreditsReserved: Published(
+        "CreditsReserved",
+        "account",
+        lambda e: {"request_id": e.request_id, "amount": e.amount, "lapses_at": e.lapses_at},
+    ),
+    A.CreditsReleased: Published(
+        "CreditsReleased",
+        "account",
+        lambda e: {"request_id": e.request_id, "amount": e.amount, "cause": e.cause},
+    ),
+    # Four-eyes adjustments (issue 15).
+    ADJ.AdjustmentProposed: Published(
+        "AdjustmentProposed",
+        "adjustment",
+        lambda e: {"credits": e.credits, "reason": e.reason},
+    ),
+    ADJ.AdjustmentApproved: Published(
+        "AdjustmentApproved", "adjustment", lambda e: {"balance_after": e.balance_after}
+    ),
+    ADJ.AdjustmentRejected: Published(
+        "AdjustmentRejected", "adjustment", lambda e: {"reason": e.reason}
+    ),
 }
 
 EVENT_TYPES: tuple[str, ...] = tuple(p.type for p in EVENTS.values())

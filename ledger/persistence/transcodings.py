@@ -8,16 +8,18 @@ enum members before encoding; they come back as the same members.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from enum import Enum
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
+from ledger.aggregates.adjustment import AdjustmentStatus
 from ledger.aggregates.invoice import InvoiceStatus
 from ledger.aggregates.request import RequestStatus
 from ledger.policy import Category
-from ledger.values import Actor, Role, SubscriptionPeriod
+from ledger.values import Actor, Hold, ReleaseCause, Role, SubscriptionPeriod
 
 
 class DateAsISO(Transcoding):
@@ -58,6 +60,23 @@ class SubscriptionPeriodAsDict(Transcoding):
         )
 
 
+class HoldAsDict(Transcoding):
+    type = Hold
+    name = "hold"
+
+    def encode(self, obj: Hold) -> dict[str, Any]:
+        return {
+            "request_id": str(obj.request_id),
+            "amount": obj.amount,
+            "lapses_at": obj.lapses_at.isoformat(),
+        }
+
+    def decode(self, data: dict[str, Any]) -> Hold:
+        return Hold(
+            UUID(data["request_id"]), int(data["amount"]), datetime.fromisoformat(data["lapses_at"])
+        )
+
+
 class EnumAsValue(Transcoding):
     """One enum class, stored as its value under the given name."""
 
@@ -95,9 +114,12 @@ def register_ledger_transcodings(transcoder: JSONTranscoder) -> None:
         DateAsISO(),
         ActorAsDict(),
         SubscriptionPeriodAsDict(),
+        HoldAsDict(),
         EnumAsValue(Category, "category"),
         EnumAsValue(RequestStatus, "request_status"),
         EnumAsValue(InvoiceStatus, "invoice_status"),
         EnumAsValue(Role, "role"),
+        EnumAsValue(ReleaseCause, "release_cause"),
+        EnumAsValue(AdjustmentStatus, "adjustment_status"),
     ):
         transcoder.register(transcoding)

@@ -3,7 +3,10 @@
 Invariants owned here: each row equals the account aggregate replayed up to
 the row's ``position`` (the last event of that account): the row is changed
 by the aggregate's own event ``apply`` methods, run on a mirror of the row,
-so the balance is always the last event's ``balance_after``.
+so the balance is always the last event's ``balance_after``. The holds not
+yet released are rows of ``rm_holds`` (added for issue 15 as a table of its
+own, so a store made before holds needs no rebuild: it has none); the
+credits available are computed from them at the moment of the query.
 
 Its queries (``get``, ``total``, ``list_accounts``) take an open read cursor:
 the facade ``ledger.projections.queries.ReadQueries`` opens it.
@@ -23,8 +26,8 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -32,9 +35,10 @@ from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.persistence.store import MAX_IN_LIST, PG_TYPES, ColumnTypes, Cur, Store
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import BalanceRow
-from ledger.values import SubscriptionPeriod
+from ledger.values import Hold, SubscriptionPeriod
 
 TABLE = "rm_balances"
+HOLDS = "rm_holds"
 COLUMNS = (
     "account_id, customer_id, name, balance, purchased, charged, refunded, adjusted, "
     "subscriptions, position"
@@ -111,8 +115,10 @@ class Balances(ReadModel):
         A.CreditsCharged,
         A.CreditsRefunded,
         A.UpdateSubscriptionRecorded,
+        A.CreditsReserved,
+        A.CreditsReleased,
     )
-    tables = (TABLE,)
+    tables = (TABLE, HOLDS)
     # 2: the folded search columns and the list's indexes.
     schema_version = 2
 
@@ -129,6 +135,10 @@ class Balances(ReadModel):
             "name_search TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_customer_search ON {TABLE} (customer_search)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_balance ON {TABLE} (balance, customer_id)",
+            f"CREATE TABLE IF NOT EXISTS {HOLDS} ("
+            f"account_id {t.uuid} NOT NULL, request_id {t.uuid} NOT NULL, "
+            f"amount {t.bigint} NOT NULL, lapses_at TEXT NOT NULL, "
+            "PRIMARY KEY (account_id, request_id))",
         ]
         return [*statements, _TRIGRAM_INDEX] if postgres else statements
 
@@ -138,6 +148,9 @@ class Balances(ReadModel):
         for position, event in events:
             if isinstance(event, A.Opened):
                 account = accounts[event.originator_id] = _Account(event.customer_id, event.name)
+            elif isinstance(event, A.CreditsReserved | A.CreditsReleased):
+                account = accounts[event.originator_id]
+                self._hold(cur, event)
             else:
                 account = accounts[event.originator_id]
                 event.apply(account)  # the aggregate's own change of state
@@ -170,6 +183,17 @@ class Balances(ReadModel):
                 for account_id, a in accounts.items()
             ],
         )
+
+    def _hold(self, cur: Cur, event: A.CreditsReserved | A.CreditsReleased) -> None:
+        s = self.store
+        key = (s.uuid(event.originator_id), s.uuid(event.request_id))
+        cur.run(f"DELETE FROM {HOLDS} WHERE account_id = %s AND request_id = %s", key)
+        if isinstance(event, A.CreditsReserved):
+            cur.run(
+                f"INSERT INTO {HOLDS} (account_id, request_id, amount, lapses_at) "
+                "VALUES (%s, %s, %s, %s)",
+                (*key, event.amount, event.lapses_at.isoformat()),
+            )
 
     def _load(self, cur: Cur, account_ids: set[UUID]) -> dict[UUID, _Account]:
         found: dict[UUID, _Account] = {}
@@ -221,7 +245,34 @@ def get(cur: Cur, store: Store, customer_id: str) -> BalanceRow | None:
         f"SELECT {COLUMNS} FROM {TABLE} WHERE account_id = %s",
         (store.uuid(account_id_for(customer_id)),),
     ).one()
-    return None if row is None else balance_row(row)
+    if row is None:
+        return None
+    held = cur.run(
+        f"SELECT request_id, amount, lapses_at FROM {HOLDS} WHERE account_id = %s "
+        "ORDER BY lapses_at, request_id",
+        (store.uuid(account_id_for(customer_id)),),
+    ).all()
+    holds = tuple(Hold(_uuid(r[0]), int(r[1]), datetime.fromisoformat(str(r[2]))) for r in held)
+    return replace(balance_row(row), holds=holds)
+
+
+def with_holds(cur: Cur, store: Store, rows: list[BalanceRow]) -> list[BalanceRow]:
+    """``rows`` with the holds not yet released of each (one query for all)."""
+    if not rows:
+        return rows
+    ids = {store.uuid(account_id_for(r.customer_id)): r.customer_id for r in rows}
+    condition, values = store.in_list("account_id", list(ids))
+    held: dict[str, list[Hold]] = {}
+    for account, request, amount, lapses_at in cur.run(
+        f"SELECT account_id, request_id, amount, lapses_at FROM {HOLDS} WHERE {condition} "
+        "ORDER BY lapses_at, request_id",
+        values,
+    ).all():
+        customer = ids[store.uuid(_uuid(account))]
+        held.setdefault(customer, []).append(
+            Hold(_uuid(request), int(amount), datetime.fromisoformat(str(lapses_at)))
+        )
+    return [replace(r, holds=tuple(held.get(r.customer_id, ()))) for r in rows]
 
 
 def total(cur: Cur) -> int:

@@ -146,6 +146,7 @@ class ReadQueries:
             rows = balances.list_accounts(
                 cur, q=q, balance_below=balance_below, after=after, limit=limit + 1
             )
+            rows = balances.with_holds(cur, self.store, rows)
         return self.cursors.page(rows, limit, "accounts", filters, lambda r: r.customer_id)
 
     def list_requests(

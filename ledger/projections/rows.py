@@ -9,7 +9,7 @@ from decimal import Decimal
 from uuid import UUID
 
 from ledger.errors import StoreUnavailableError
-from ledger.values import SubscriptionPeriod
+from ledger.values import Hold, SubscriptionPeriod
 from ledger.views import RequestState
 
 
@@ -42,6 +42,8 @@ class BalanceRow:
     adjusted: int
     subscriptions: tuple[SubscriptionPeriod, ...]
     position: int
+    #: The holds not yet released (some may have lapsed: see ``available``).
+    holds: tuple[Hold, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,11 @@ TOKENS = {
     "admin": "admin-token-0001",
 }
 NAMES = {"helpdesk": "ana", "specialist": "bo", "finance": "cy", "admin": "di"}
-API_KEYS = ",".join(f"{role}:{NAMES[role]}:{token}" for role, token in TOKENS.items())
+#: A second finance key, for the four-eyes rule (issue 15).
+SECOND_FINANCE = {"Authorization": "Bearer finance-token-0002"}
+API_KEYS = ",".join(f"{role}:{NAMES[role]}:{token}" for role, token in TOKENS.items()) + (
+    ",finance:dee:finance-token-0002"
+)
 
 
 def auth(role: str) -> dict[str, str]:

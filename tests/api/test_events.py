@@ -28,10 +28,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.integrations.feed import FEED_TYPES
+from ledger.values import Actor, Role
 from tests.api.conftest import Api, auth, make_settings
-from tests.projections.story import FINANCE, tell
+from tests.projections.story import FINANCE, HELPDESK, SPECIALIST, tell
 
 EXPECTED = Path(__file__).parent / "data" / "feed_expected.json"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -68,6 +70,7 @@ def story_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Tes
     ledger = open_ledger(settings, clock=FixedClock())
     tell(ledger)
     ledger.adjust_balance("bolt", -100, "correction", actor=FINANCE)  # 115 -> 15
+    _holds_and_four_eyes(ledger)
     with TestClient(create_app(settings, ledger=ledger)) as client:
         yield client
     ledger.close()
@@ -85,6 +88,22 @@ def all_items(client: TestClient, **params: Any) -> list[dict[str, Any]]:
         items += page["items"]
         after = page["next_after"]
     raise AssertionError("the feed did not end")
+
+
+def _holds_and_four_eyes(ledger: Ledger) -> None:
+    """A hold taken by its charge, and two large adjustments (issue 15): one
+    approved by a second finance key, one rejected."""
+    request_id = ledger.open_request(
+        "bolt", "configuration", "helpdesk", "subject held", actor=HELPDESK
+    ).request_id
+    ledger.start_work(request_id, actor=SPECIALIST)
+    ledger.charge(request_id, actor=SPECIALIST)  # 15 -> 5
+    second = Actor(Role.FINANCE, "dee")
+    approved = ledger.adjust_balance("bolt", 150, "migration", actor=FINANCE).adjustment_id
+    rejected = ledger.adjust_balance("bolt", -500, "typo", actor=FINANCE).adjustment_id
+    assert approved is not None and rejected is not None
+    ledger.approve_adjustment(approved, actor=second)  # 5 -> 155
+    ledger.reject_adjustment(rejected, "wrong sign", actor=second)
 
 
 def test_the_feed_of_a_fixed_history_equals_the_stored_document(story_client: TestClient) -> None:
@@ -109,8 +128,8 @@ def test_a_type_filter_keeps_those_types_only(story_client: TestClient) -> None:
         ("bolt", {"balance": 15, "previous_balance": 115, "threshold": 20})
     ]
     both = all_items(story_client, type=["BalanceAdjusted", "BalanceLow"], limit=1)
-    assert [i["type"] for i in both] == ["BalanceAdjusted"] * 3 + ["BalanceLow"]
-    assert both[-1]["position"] == both[-2]["position"]  # the position of its cause
+    assert [i["type"] for i in both] == ["BalanceAdjusted"] * 3 + ["BalanceLow", "BalanceAdjusted"]
+    assert both[3]["position"] == both[2]["position"]  # the position of its cause
     quotes = all_items(story_client, type=["QuoteAwaitingAcceptance"])
     assert [(i["data"]["price"], i["data"]["reason"]) for i in quotes] == [
         (30, "quoted"),

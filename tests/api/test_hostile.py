@@ -20,7 +20,7 @@ from ledger.errors import StoreUnavailableError
 from ledger.settings import LedgerSettings
 from ledger.validation import required_text
 from ledger.values import Role
-from tests.api.conftest import API_KEYS, TOKENS, Api, _check, auth, make_settings
+from tests.api.conftest import API_KEYS, SECOND_FINANCE, TOKENS, Api, _check, auth, make_settings
 
 METRICS_TOKEN = "prometheus-scrape-0001"
 FULLWIDTH_SP_9001 = "\uff33\uff30-9001"  # SP-9001 in fullwidth letters
@@ -191,7 +191,9 @@ def test_the_settings_repr_shows_no_key() -> None:
         for token in TOKENS.values():
             assert token not in text
     # The keys still work: the key ring is built from them.
-    assert [e.role for e in settings.api_key_entries] == [Role(r) for r in TOKENS]
+    # (and the second finance key of the four-eyes tests, last)
+    assert [e.role for e in settings.api_key_entries] == [Role(r) for r in TOKENS] + [Role.FINANCE]
+    assert SECOND_FINANCE["Authorization"].removeprefix("Bearer ") not in repr(settings)
     assert settings.metrics_token is not None
     assert settings.metrics_token.get_secret_value() == METRICS_TOKEN
 

@@ -19,7 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 STORY_KEYS = (
-    "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1,admin:di:ad-secret-1"
+    "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1,"
+    "finance:dee:fi-secret-2,admin:di:ad-secret-1"
 )
 STORY_SECRET = "story-only-secret-change-me-0123456789"
 START_TIMEOUT_S = 30
@@ -112,7 +113,9 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         assert result.returncode == 0, (result.stdout, result.stderr)
         out = result.stdout
         assert "price: 25" in out
+        assert '"held":25,' in out and '"balance":80,"available":55' in out
         assert '"charged":25,"balance":55' in out
+        assert '"status":"approved","balance":230' in out
         assert "balance: 55" in out
         assert "refunded: 25, balance: 80" in out
         assert "RequestOpened" in out and "ChargeRefunded" in out and "-> refunded" in out
@@ -121,7 +124,7 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         served = log.read_text()
     # One JSON line per request, never a token.
     assert '"route": "/v1/requests/{request_id}/charge"' in served
-    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1", "ad-secret-1"):
+    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1", "fi-secret-2", "ad-secret-1"):
         assert token not in served
 
 

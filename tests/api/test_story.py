@@ -1,9 +1,10 @@
-"""The whole life of a store update through HTTP: buy, open, price, charge,
-dispute, refund, replay; the numbers the README's story shows."""
+"""The whole life of a store update through HTTP: buy, open, price, start
+(hold), charge, dispute, refund, replay, a four-eyes adjustment; the numbers
+the README's story shows."""
 
 from __future__ import annotations
 
-from tests.api.conftest import Api
+from tests.api.conftest import SECOND_FINANCE, Api
 
 
 def test_store_update_story_charges_25_and_refunds(api: Api) -> None:
@@ -14,6 +15,9 @@ def test_store_update_story_charges_25_and_refunds(api: Api) -> None:
     opened = api.open_request(customer_id)
     assert opened["price"] == 25 and opened["status"] == "open"
     request_id = opened["request_id"]
+
+    held = api.ok(api.post("specialist", f"/v1/requests/{request_id}/start"))
+    assert (held["held"], held["balance"], held["available"]) == (25, 80, 55)
 
     charged = api.ok(api.post("specialist", f"/v1/requests/{request_id}/charge"))
     assert charged["charged"] == 25 and charged["balance"] == 55
@@ -55,3 +59,20 @@ def test_store_update_story_charges_25_and_refunds(api: Api) -> None:
         (trail["items"][1]["kind"], -25, 55),
         (trail["items"][2]["kind"], 25, 80),
     ]
+
+    proposal = api.ok(
+        api.post(
+            "finance",
+            f"/v1/accounts/{customer_id}/adjustments",
+            {"credits": 150, "reason": "goodwill"},
+        ),
+        202,
+    )
+    approved = api.ok(
+        api.post(
+            "finance",
+            f"/v1/adjustments/{proposal['adjustment_id']}/approve",
+            headers=SECOND_FINANCE,
+        )
+    )
+    assert (approved["status"], approved["balance"]) == ("approved", 230)

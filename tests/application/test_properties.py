@@ -5,7 +5,10 @@ records"), on SQLite and, in a shorter run, on PostgreSQL. After every step:
 - balance == purchased + adjusted - charged + refunded, as ``get_account``
   reports it and as a model of the successful commands predicts;
 - the balance is never below zero and equals the sum of the movements;
-- a refused command (any ``LedgerError``) stored nothing at all.
+- a refused command (any ``LedgerError``) stored nothing at all;
+- with starts (holds), releases and time passing (lapses):
+  ``available == balance - live holds >= 0``, the live holds replayed from
+  the account's own reservations and releases (issue 15).
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger
 from ledger.errors import InsufficientCreditsError, LedgerError
 from ledger.policy import Category
 from tests.support.domain import FINANCE, HELPDESK, SPECIALIST
-from tests.support.ledger import movement_sum, new_customer_id
+from tests.support.ledger import Clock, account_events, movement_sum, new_customer_id
 
 CATEGORIES = st.sampled_from([c.value for c in Category])
 CREDITS = st.integers(min_value=-60, max_value=60)
@@ -38,7 +42,7 @@ PRICES = st.integers(min_value=0, max_value=120)
 REASONS = st.sampled_from(["New details", "Goodwill", " ", ""])
 
 
-def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
+def ledger_machine(ledger: Ledger, clock: Clock) -> type[RuleBasedStateMachine]:
     """A state machine driving one new customer of ``ledger`` per example."""
 
     class LedgerMachine(RuleBasedStateMachine):
@@ -51,9 +55,10 @@ def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
             self.purchased = self.adjusted = self.charged = self.refunded = 0
             self.refusals = 0
 
-        def attempt(self, command: Callable[[], Any]) -> Any:
+        def attempt(self, command: Callable[[], Any], *, may_change_nothing: bool = False) -> Any:
             """Run a command; a refusal must leave the store untouched."""
             before = ledger.recorder.max_notification_id()
+            available = ledger.get_account(self.customer_id).available
             try:
                 result = command()
             except LedgerError as error:
@@ -62,8 +67,11 @@ def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
                 )
                 self.refusals += 1
                 if isinstance(error, InsufficientCreditsError):
-                    assert error.balance == self.balance() < error.price
+                    assert error.balance == self.balance()
+                    assert error.available == available < error.price
                 return None
+            if may_change_nothing and result.position == before:
+                return result
             assert result.position == ledger.recorder.max_notification_id() > (before or 0)
             return result
 
@@ -104,13 +112,14 @@ def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
 
         @rule(credits=CREDITS, reason=REASONS)
         def adjust(self, credits: int, reason: str) -> None:
+            available = ledger.get_account(self.customer_id).available
             adjusted = self.attempt(
                 lambda: ledger.adjust_balance(self.customer_id, credits, reason, actor=FINANCE)
             )
             if adjusted is not None:
                 self.adjusted += credits
             else:
-                assert credits == 0 or not reason.strip() or self.balance() + credits < 0
+                assert credits == 0 or not reason.strip() or available + credits < 0
 
         @rule(days=st.integers(min_value=-3, max_value=3))
         def record_subscription(self, days: int) -> None:
@@ -187,6 +196,19 @@ def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
                 assert charged.balance == self.balance()
 
         @rule(request_id=requests)
+        def start(self, request_id: UUID | None) -> None:
+            if request_id is not None:
+                self.attempt(
+                    lambda: ledger.start_work(request_id, actor=SPECIALIST),
+                    may_change_nothing=True,
+                )
+
+        @rule(hours=st.sampled_from([1, 6, 17]))
+        def pass_time(self, hours: int) -> None:
+            """Holds lapse after 16 hours (the calendar is 24/7)."""
+            clock.advance(hours=hours)
+
+        @rule(request_id=requests)
         def dispute(self, request_id: UUID | None) -> None:
             self.on_request(request_id, lambda r: ledger.dispute(r, "Unhappy", actor=HELPDESK))
 
@@ -231,6 +253,20 @@ def ledger_machine(ledger: Ledger) -> type[RuleBasedStateMachine]:
             assert account.balance == movement_sum(ledger, self.customer_id)
 
         @invariant()
+        def available_is_the_balance_less_the_live_holds(self) -> None:
+            held: dict[UUID, CustomerAccount.CreditsReserved] = {}
+            for event in account_events(ledger, self.customer_id):
+                if isinstance(event, CustomerAccount.CreditsReserved):
+                    assert event.request_id not in held, "a request held twice"
+                    held[event.request_id] = event
+                elif isinstance(event, CustomerAccount.CreditsReleased):
+                    assert held.pop(event.request_id).amount == event.amount
+            now = ledger.clock()
+            live = sum(e.amount for e in held.values() if now < e.lapses_at)
+            account = ledger.get_account(self.customer_id)
+            assert account.available == account.balance - live >= 0
+
+        @invariant()
         def every_request_refunds_at_most_its_charge(self) -> None:
             assert 0 <= self.refunded <= self.charged
 
@@ -246,9 +282,9 @@ PROPERTY_SETTINGS = {
 
 
 def test_random_command_sequences_keep_the_ledger_invariants(
-    ledger: Ledger, database_url: str
+    ledger: Ledger, database_url: str, clock: Clock
 ) -> None:
     examples = 30 if database_url.startswith("sqlite") else 12
     run_state_machine_as_test(
-        ledger_machine(ledger), settings=settings(max_examples=examples, **PROPERTY_SETTINGS)
+        ledger_machine(ledger, clock), settings=settings(max_examples=examples, **PROPERTY_SETTINGS)
     )

@@ -34,6 +34,7 @@ POLICY: dict[Role, set[Action]] = {
     Role.SPECIALIST: {
         A.QUOTE,
         A.REVISE_PRICE,
+        A.START_WORK,  # issue 15: start the work, holding the price
         A.CHARGE,
         A.REFER,
         A.RESOLVE_DISPUTE,
@@ -51,6 +52,8 @@ POLICY: dict[Role, set[Action]] = {
         A.RECORD_PAYMENT,
         A.RECORD_SUBSCRIPTION,
         A.ADJUST_BALANCE,
+        A.DECIDE_ADJUSTMENT,  # issue 15: four eyes, another finance key
+        A.READ_ADJUSTMENTS,  # issue 15: the proposals awaiting a decision
         A.READ_AUDIT,
         A.READ_INVOICE,
         A.OPEN_ACCOUNT,
