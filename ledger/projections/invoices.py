@@ -32,7 +32,7 @@ from ledger.projections.rows import InvoiceRow
 TABLE = "rm_invoices"
 COLUMNS = (
     "invoice_id, customer_id, credits, amount_usd, status, payment_ref, issued_at, "
-    "issued_position, position"
+    "issued_position, position, price_list_version"
 )
 LIST_FILTERS = ("status", "customer_id")
 
@@ -51,6 +51,7 @@ class _Invoice:
     payment_ref: str | None
     issued_at: datetime
     issued_position: int
+    price_list_version: int | None
     position: int = 0
 
 
@@ -58,6 +59,8 @@ class Invoices(ReadModel):
     name = "invoices"
     event_types = (I.InvoiceIssued, I.InvoicePaid, I.InvoiceVoided)
     tables = (TABLE,)
+    # 2: the price list version of a standard package (issue 14).
+    schema_version = 2
 
     def create_statements(self, t: ColumnTypes) -> list[str]:
         return [
@@ -65,7 +68,8 @@ class Invoices(ReadModel):
             f"invoice_id {t.uuid} PRIMARY KEY, customer_id TEXT NOT NULL, "
             f"credits {t.bigint} NOT NULL, amount_usd {t.money} NOT NULL, "
             f"status TEXT NOT NULL, payment_ref TEXT, issued_at {t.time} NOT NULL, "
-            f"issued_position {t.bigint} NOT NULL UNIQUE, position {t.bigint} NOT NULL)",
+            f"issued_position {t.bigint} NOT NULL UNIQUE, position {t.bigint} NOT NULL, "
+            f"price_list_version {t.bigint})",
             *(
                 f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} "
                 f"({column}, issued_position)"
@@ -86,6 +90,7 @@ class Invoices(ReadModel):
                     payment_ref=None,
                     issued_at=event.timestamp,
                     issued_position=position,
+                    price_list_version=event.price_list_version,
                 )
             else:
                 invoice = invoices[event.originator_id]
@@ -93,7 +98,7 @@ class Invoices(ReadModel):
             invoice.position = position
         s = self.store
         cur.many(
-            f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, "
             "payment_ref = excluded.payment_ref, position = excluded.position",
             [
@@ -107,6 +112,7 @@ class Invoices(ReadModel):
                     s.time(i.issued_at),
                     i.issued_position,
                     i.position,
+                    i.price_list_version,
                 )
                 for invoice_id, i in invoices.items()
             ],
@@ -129,6 +135,7 @@ class Invoices(ReadModel):
                     payment_ref=r.payment_ref,
                     issued_at=r.issued_at,
                     issued_position=r.issued_position,
+                    price_list_version=r.price_list_version,
                     position=r.position,
                 )
         return found
@@ -146,6 +153,7 @@ def invoice_row(row: Sequence[Any]) -> InvoiceRow:
         issued_at=as_time(row[6]),
         issued_position=int(row[7]),
         position=int(row[8]),
+        price_list_version=None if row[9] is None else int(row[9]),
     )
 
 

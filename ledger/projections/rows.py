@@ -82,6 +82,8 @@ class InvoiceRow:
     issued_at: datetime
     issued_position: int
     position: int
+    #: The price list of a standard package; ``None`` for a custom one.
+    price_list_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def _seed(store: Store) -> None:
             "'declined','refunded','disputed','awaiting_acceptance','dispute_rejected'])"
             f"[i %% 11 + 1], 10, NULL, NULL, 0, 0, NULL, NULL, false, now(), NULL, i, i {series}",
             f"INSERT INTO {invoices.TABLE} SELECT {uid.format('i')}, 'C' || (i %% 1000), 80, 90, "
-            f"(ARRAY['issued','paid','voided'])[i %% 3 + 1], NULL, now(), i, i {series}",
+            f"(ARRAY['issued','paid','voided'])[i %% 3 + 1], NULL, now(), i, i, 1 {series}",
             f"INSERT INTO {movements.TABLE} SELECT i, {uid.format('a')}, 'C' || (i %% 1000), "
             f"'charge', -1, 0, NULL, NULL, 'x', NULL, now() {series}",
         ]
@@ -272,7 +272,7 @@ def _seed(store: Store) -> None:
             "'configuration', 's', CASE i % 11 WHEN 0 THEN 'awaiting_quote' ELSE 'open' END, "
             "10, NULL, NULL, 0, 0, NULL, NULL, 0, '2026', NULL, i, i FROM s",
             f"{series}INSERT INTO {invoices.TABLE} SELECT 'i' || i, 'C' || (i % 1000), 80, '90', "
-            "CASE i % 3 WHEN 0 THEN 'paid' ELSE 'issued' END, NULL, '2026', i, i FROM s",
+            "CASE i % 3 WHEN 0 THEN 'paid' ELSE 'issued' END, NULL, '2026', i, i, 1 FROM s",
             f"{series}INSERT INTO {movements.TABLE} SELECT i, 'a' || i, 'C' || (i % 1000), "
             "'charge', -1, 0, NULL, NULL, 'x', NULL, '2026' FROM s",
         ]
