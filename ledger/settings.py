@@ -54,6 +54,8 @@ class LedgerSettings(BaseSettings):
     limit_concurrency: int = 512
     #: Requests in flight per API key beyond which the API answers 429.
     max_concurrent_per_key: int = 16
+    #: Wrong bearer tokens from one client address in a minute beyond which the API answers 429.
+    auth_failures_per_minute: int = 20
 
     @field_validator("api_keys")
     @classmethod
@@ -137,6 +139,13 @@ class LedgerSettings(BaseSettings):
     def _check_max_concurrent_per_key(cls, value: int) -> int:
         if not 1 <= value <= 10_000:
             raise ValueError("the per-key limit is between 1 and 10000")
+        return value
+
+    @field_validator("auth_failures_per_minute")
+    @classmethod
+    def _check_auth_failures_per_minute(cls, value: int) -> int:
+        if not 1 <= value <= 1_000_000:
+            raise ValueError("the failed-authentication limit is between 1 and 1000000")
         return value
 
     @cached_property

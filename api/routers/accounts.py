@@ -19,7 +19,7 @@ from api.deps import (
     allowed,
     get_read_models,
 )
-from api.movements import Cursor, Limit, csv_response, movements_page
+from api.movements import CSV_RESPONSE, Cursor, Limit, csv_response, movements_page
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from api.timeparams import instant
@@ -75,7 +75,7 @@ def get_account(
 @router.get(
     "/{customer_id}/movements",
     response_model=s.MovementsOut,
-    responses={**problems(*READ), 200: {"content": {"text/csv": {}}}},
+    responses={**problems(*READ), **CSV_RESPONSE},
 )
 def account_movements(
     customer_id: CustomerId,
