@@ -245,7 +245,8 @@ def _sent_other_than_json(request: Request, exc: RequestValidationError) -> bool
     media_type = content_type.partition(";")[0].strip().lower()
     if media_type == "application/json" or media_type.endswith("+json"):
         return False
-    return any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors())
+    # The whole body refused (not one of its fields, as a form's would be).
+    return any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
 
 
 def _refused_caller(request: Request) -> JSONResponse | None:
