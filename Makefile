@@ -8,7 +8,7 @@ STAMP = $(VENV)/.installed
 # make bench also needs the bench extra (the plot, memory sampling, the profiles).
 BENCH_STAMP = $(VENV)/.installed-bench
 
-.PHONY: install run test lint bench reliability clean
+.PHONY: install run test lint bench reliability clean chromium
 
 install: $(STAMP)
 
@@ -32,7 +32,18 @@ run: install
 	mkdir -p -m 700 var
 	$(BIN)/ledger serve --embedded --keys-file var/keys
 
-test: install
+# The browser tests drive Debian's Chromium (never Playwright's download):
+# installed with apt when missing and run as root.
+chromium:
+	@if ! [ -x /usr/lib/chromium/chromium ] && ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y chromium || { apt-get update && apt-get install -y chromium; }; \
+		else \
+			echo "test: Chromium not found; install Debian's chromium package for the browser tests" >&2; \
+		fi; \
+	fi
+
+test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install

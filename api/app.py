@@ -16,20 +16,24 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
-from api import openapi, problems
+from api import console, openapi, problems
 from api.auth import AuthThrottle, KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
-from api.routers import accounts, audit, invoices, operations, reports, requests
+from api.routers import accounts, audit, events, invoices, operations, reports, requests, webhooks
 from ledger.application import Ledger
-from ledger.bootstrap import open_services
+from ledger.bootstrap import open_integrations, open_services
 from ledger.settings import LedgerSettings, load_settings
+
+logger = logging.getLogger("api")
 
 DESCRIPTION = """
 The support-credit ledger's HTTP contract, version 1.
@@ -58,6 +62,16 @@ until that model has processed it, else 503.
 """
 
 
+def console_secret(settings: LedgerSettings) -> bytes:
+    """``LEDGER_SECRET_KEY``; without it (tests, a library use of the app), a
+    random secret of this process: sessions and statement links then end
+    with it. ``ledger serve`` refuses to start without the setting."""
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    logger.warning("LEDGER_SECRET_KEY is not set: console sessions last only this process")
+    return secrets.token_bytes(32)
+
+
 def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None = None) -> FastAPI:
     """The API. ``settings`` default to the environment; a given ``ledger`` is
     used as is (and left open on shutdown: its owner closes it)."""
@@ -77,11 +91,16 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
         app.state.audit = services.audit
         app.state.keyring = keyring
         app.state.metrics_token = metrics_token
+        # The feed, the webhooks and their delivery (delivered here when the
+        # projections run here too).
+        app.state.integrations = integrations = open_integrations(chosen, services.ledger)
         if chosen.in_process_projections:
             services.projections.start()
+            integrations.start()
         try:
             yield
         finally:
+            integrations.close()
             services.close()
 
     # /docs and /redoc from the assets the fastapi-offline package ships: no CDN.
@@ -96,8 +115,9 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     openapi.install(app)
     problems.install(app)
-    for module in (accounts, invoices, requests, audit, reports, operations):
+    for module in (accounts, invoices, requests, audit, reports, operations, events, webhooks):
         app.include_router(module.router)
+    console.install(app, secret=console_secret(settings), keyring=keyring)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,

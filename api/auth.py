@@ -18,7 +18,7 @@ import hashlib
 import hmac
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ledger.settings import ApiKeyEntry
@@ -44,15 +44,23 @@ class KeyRing:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def actor_for(self, token: str) -> Actor | None:
-        """The actor of ``token``, or ``None``; compares against every key."""
+    def __iter__(self) -> Iterator[ApiKey]:
+        return iter(self._keys)
+
+    def key_of(self, token: str) -> ApiKey | None:
+        """The key of ``token``, or ``None``; compares against every key."""
         presented = _digest(token)
-        found: Actor | None = None
+        found: ApiKey | None = None
         for key in self._keys:
             # No early exit: every key is compared whatever the outcome.
             if hmac.compare_digest(presented, key.digest):
-                found = key.actor
+                found = key
         return found
+
+    def actor_for(self, token: str) -> Actor | None:
+        """The actor of ``token``, or ``None``; compares against every key."""
+        key = self.key_of(token)
+        return None if key is None else key.actor
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -92,18 +92,27 @@ def authenticate(request: Request) -> Actor:
 
 
 def _count_failure(request: Request) -> None:
-    """Count a wrong token from the client's address; ``TooManyFailuresError``
-    (429) once it is over the limit. A valid token never comes here."""
+    """Count a wrong token; ``TooManyFailuresError`` (429) once the client's
+    address is over the limit. A valid token never comes here."""
+    wait_s = failed_authentication(request)
+    if wait_s is not None:
+        address = request.client.host if request.client else "unknown"
+        raise TooManyFailuresError(
+            f"too many failed authentications from {address}; retry after {wait_s} s",
+            retry_after_s=wait_s,
+        )
+
+
+def failed_authentication(request: Request) -> int | None:
+    """Count a wrong key from the client's address (``api.auth.AuthThrottle``,
+    ``/metrics``); the seconds it must wait when it is over the limit, else
+    ``None``. The API's bearer tokens and the console's sign-in both count."""
     throttle: AuthThrottle = request.app.state.auth_throttle
     address = request.client.host if request.client else "unknown"
     wait_s = throttle.failed(address, time.monotonic())
     metrics: Metrics = request.app.state.metrics
     metrics.auth_failed(throttled=wait_s is not None)
-    if wait_s is not None:
-        raise TooManyFailuresError(
-            f"too many failed authentications from {address}; retry after {ceil(wait_s)} s",
-            retry_after_s=max(ceil(wait_s), 1),
-        )
+    return None if wait_s is None else max(ceil(wait_s), 1)
 
 
 async def current_actor(request: Request) -> Actor:

@@ -120,7 +120,7 @@ def build(app: FastAPI) -> dict[str, Any]:
     return document
 
 
-def _api_models() -> dict[str, type[BaseModel]]:
+def api_models() -> dict[str, type[BaseModel]]:
     """The API's schema classes by name (the names FastAPI gives components)."""
     found: dict[str, type[BaseModel]] = {}
     pending: list[type[BaseModel]] = [BaseModel]
@@ -136,7 +136,7 @@ def _restore_examples(schemas: dict[str, Any]) -> None:
     """FastAPI writes the document without ``None`` members, which takes the
     ``null`` values out of the examples too (a required ``closed_at: null``
     would go missing); put each schema's examples back as its class gives them."""
-    models = _api_models()
+    models = api_models()
     for name, schema in schemas.items():
         model = models.get(name)
         if model is not None and "examples" in schema:

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ledger.errors import (
@@ -174,7 +174,19 @@ def client_detail(error: LedgerError) -> str:
     return error.detail
 
 
-def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+#: Paths answered with an HTML error page (the console's) instead of a problem document.
+PAGES_PREFIX = "/console"
+
+
+def _page(request: Request, status: int, title: str, detail: str) -> Response | None:
+    """The console's error page for ``request``, when it is a console page."""
+    render: Callable[..., Response] | None = getattr(request.app.state, "error_page", None)
+    if render is None or not request.url.path.startswith(PAGES_PREFIX):
+        return None
+    return render(request, status, title, detail)
+
+
+def _ledger_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, LedgerError)
     status = status_for(exc)
     lasting = isinstance(exc, _LASTING)
@@ -182,6 +194,9 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
         logger.error("ledger error %s: %s %s", exc.code, exc.detail, exc.fields())
     elif status >= 500:
         logger.warning("ledger error %s: %s", exc.code, exc.detail)
+    page = _page(request, status, exc.title, client_detail(exc))
+    if page is not None:
+        return page
     headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 and not lasting else None
     return problem(
         status,
@@ -200,12 +215,17 @@ def _field_of(loc: Sequence[int | str]) -> str:
     return ".".join(parts) or "body"
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"field": _field_of(e.get("loc", ())), "message": str(e.get("msg", "invalid"))}
         for e in exc.errors()
     ]
+    page = _page(
+        request, 422, "Invalid address", "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+    )
+    if page is not None:
+        return page
     if any(e.get("type") == "json_invalid" for e in exc.errors()):
         # FastAPI parses the body before it resolves the route's dependencies:
         # authenticate first, so that a caller without a token learns nothing
@@ -249,7 +269,7 @@ def _sent_other_than_json(request: Request, exc: RequestValidationError) -> bool
     return any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
 
 
-def _refused_caller(request: Request) -> JSONResponse | None:
+def _refused_caller(request: Request) -> Response | None:
     """The 400/401 answer to a caller who is not authenticated, else ``None``."""
     from api.deps import authenticate  # api.deps imports this module
 
@@ -264,11 +284,14 @@ def _refused_caller(request: Request) -> JSONResponse | None:
     return None
 
 
-def _http_error(request: Request, exc: Exception) -> JSONResponse:
+def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
     if exc.status_code == 404:
         detail = f"no such resource: {request.url.path}"
+    page = _page(request, exc.status_code, _TITLES.get(exc.status_code, "Error"), detail)
+    if page is not None:
+        return page
     return problem(exc.status_code, detail, headers=exc.headers)
 
 

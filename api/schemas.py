@@ -601,9 +601,10 @@ class ReadyOut(Out):
         {"status": "ready"}, {"status": "ready", "position": 7, "lag": {"balances": 0}}
     )
     status: str
-    #: ``position`` and ``lag`` are given to the admin role only.
+    #: ``position``, ``lag`` and ``details`` are given to the admin role only.
     position: int | None = None
     lag: dict[str, int] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
 
 
 class Problem(BaseModel):

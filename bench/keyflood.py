@@ -144,6 +144,7 @@ def main() -> None:
             "LEDGER_DATABASE_URL": url,
             "LEDGER_API_KEYS": f"specialist:bench-sp:{specialist},helpdesk:bench-hd:{helpdesk}",
             "LEDGER_SUPPORT_HOURS": "24/7",
+            "LEDGER_SECRET_KEY": secrets.token_urlsafe(32),
         }
         reads = [f"/v1/accounts/{c}" for c in customer_ids]
         ahead = [f"{path}?after={FAR_AHEAD}" for path in reads]

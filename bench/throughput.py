@@ -238,6 +238,7 @@ class Bench:
                 f"specialist:bench-sp:{self.specialist},helpdesk:bench-hd:{self.helpdesk}"
             ),
             "LEDGER_SUPPORT_HOURS": "24/7",
+            "LEDGER_SECRET_KEY": secrets.token_urlsafe(32),
         }
         self.port = self.bare_port = 0
         self.pid = self.bare_pid = 0

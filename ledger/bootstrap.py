@@ -19,6 +19,7 @@ from eventsourcing.utils import get_topic
 from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger, utc_now
 from ledger.audit.service import Audit
+from ledger.integrations.service import Integrations
 from ledger.persistence.library import LedgerPostgresFactory
 from ledger.persistence.recorders import LedgerPostgresRecorder, LedgerSQLiteRecorder
 from ledger.persistence.store import PostgresStore, SQLiteStore, Store
@@ -162,3 +163,10 @@ def open_services(
         queries=queries,
         owns_ledger=owns_ledger,
     )
+
+
+def open_integrations(settings: LedgerSettings, ledger: Ledger) -> Integrations:
+    """The event feed, the webhook registry and its delivery worker, on a
+    store of their own beside ``ledger``'s events (``start()`` to deliver,
+    ``close()`` to stop; the ledger is left open)."""
+    return Integrations(ledger, open_store(settings, ledger), settings)

@@ -55,6 +55,7 @@ class InvalidInputError(LedgerError):
     """The command's input breaks a rule by itself, whatever the state."""
 
     title = "Invalid input"
+    field: str
 
     def __init__(self, field: str, detail: str, **fields: Any) -> None:
         super().__init__(detail, field=field, **fields)
@@ -286,6 +287,7 @@ class InvalidRequestStateError(ConflictError):
 
 
 class OutsideWorkingHoursError(ConflictError):
+    next_opening: datetime | None
     title = "Outside working hours"
 
     def __init__(self, at: datetime, next_opening: datetime | None) -> None:
@@ -384,6 +386,10 @@ class ProjectionFailedError(LedgerError):
 
 
 class InsufficientCreditsError(PaymentRequiredError):
+    customer_id: str
+    balance: int
+    price: int
+
     def __init__(self, customer_id: str, balance: int, price: int) -> None:
         super().__init__(
             f"the balance of {balance} credits does not cover the price of {price} credits",

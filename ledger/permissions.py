@@ -40,6 +40,8 @@ class Action(StrEnum):
     READ_STATEMENT = "read_statement"
     VERIFY_LEDGER = "verify_ledger"
     OPERATE = "operate"
+    READ_EVENTS = "read_events"
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 _H, _S, _F = Role.HELPDESK, Role.SPECIALIST, Role.FINANCE
@@ -72,6 +74,8 @@ ALLOWED: dict[Action, frozenset[Role]] = {
     Action.READ_STATEMENT: frozenset({_H, _F}),
     Action.VERIFY_LEDGER: frozenset({_F}),
     Action.OPERATE: frozenset(),
+    Action.READ_EVENTS: frozenset({_F}),
+    Action.MANAGE_WEBHOOKS: frozenset(),
 }
 
 

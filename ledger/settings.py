@@ -21,6 +21,7 @@ from ledger.values import Role
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/ledger.db"
 DEFAULT_SUPPORT_HOURS = "Mon-Fri 09:00-18:00 Europe/Samara"
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(Exception):
@@ -56,6 +57,18 @@ class LedgerSettings(BaseSettings):
     max_concurrent_per_key: int = 16
     #: Wrong bearer tokens from one client address in a minute beyond which the API answers 429.
     auth_failures_per_minute: int = 20
+    #: ``BalanceLow`` is raised when a movement takes a balance below this.
+    low_balance: int = 20
+    #: Webhook delivery: the answer timeout, the first retry delay and its cap,
+    #: when to give up on one event, and how often an idle webhook looks for
+    #: new events (all in seconds).
+    webhook_timeout_s: float = 10.0
+    webhook_retry_first_s: float = 1.0
+    webhook_retry_max_s: float = 3600.0
+    webhook_give_up_s: float = 3 * 24 * 3600.0
+    webhook_poll_s: float = 0.5
+    #: Signs the console's session cookies and the customer statement links.
+    secret_key: SecretStr | None = None
 
     @field_validator("api_keys")
     @classmethod
@@ -78,6 +91,15 @@ class LedgerSettings(BaseSettings):
     @classmethod
     def _check_database_url(cls, value: str) -> str:
         database_env(value)
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _check_secret_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the secret key is at least {MIN_SECRET_LENGTH} characters")
         return value
 
     @field_validator("support_hours")
@@ -146,6 +168,26 @@ class LedgerSettings(BaseSettings):
     def _check_auth_failures_per_minute(cls, value: int) -> int:
         if not 1 <= value <= 1_000_000:
             raise ValueError("the failed-authentication limit is between 1 and 1000000")
+        return value
+
+    @field_validator("low_balance")
+    @classmethod
+    def _check_low_balance(cls, value: int) -> int:
+        if not 0 <= value <= 1_000_000_000:
+            raise ValueError("the low-balance threshold is a number of credits, 0 or more")
+        return value
+
+    @field_validator(
+        "webhook_timeout_s",
+        "webhook_retry_first_s",
+        "webhook_retry_max_s",
+        "webhook_give_up_s",
+        "webhook_poll_s",
+    )
+    @classmethod
+    def _check_webhook_seconds(cls, value: float) -> float:
+        if not 0 < value <= 30 * 24 * 3600:
+            raise ValueError("a webhook delay is a positive number of seconds, at most 30 days")
         return value
 
     @cached_property

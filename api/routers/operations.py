@@ -60,9 +60,10 @@ async def readyz(
     projections: Annotated[Projections, Depends(get_projections)],
 ) -> ModelJSON | JSONResponse:
     """Readiness: the store answers and no read model has stopped on an event
-    it cannot apply (else 503). The position, each read model's lag in events,
-    and which read model stopped, where and why, only for the admin role;
-    anyone else gets the status alone."""
+    it cannot apply (else 503). For the admin role only: the position, each
+    read model's lag in events, which read model stopped, where and why, and
+    ``details.webhooks`` (whether this process delivers, and the webhooks that
+    gave up); anyone else gets the status alone."""
     actor = optional_actor(request)
     admin = actor is not None and may(actor.role, Action.OPERATE)
     failure = projections.failure()
@@ -72,7 +73,12 @@ async def readyz(
         return problem(503, "a read model has stopped; an operator must act", code=failure.code)
 
     def check() -> s.ReadyOut:
-        return s.ReadyOut(status="ready", position=ledger.position(), lag=read_models.lag())
+        return s.ReadyOut(
+            status="ready",
+            position=ledger.position(),
+            lag=read_models.lag(),
+            details={"webhooks": request.app.state.integrations.readiness()},
+        )
 
     ready = await asyncio.get_running_loop().run_in_executor(_READINESS, check)
     if admin:

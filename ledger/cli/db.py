@@ -27,7 +27,7 @@ import typer
 from psycopg import sql
 
 from ledger.audit.store import TABLE as CHAIN_TABLE
-from ledger.bootstrap import open_services
+from ledger.bootstrap import open_integrations, open_services
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.errors import LedgerError
 from ledger.persistence.store import STORE_ERRORS
@@ -51,6 +51,7 @@ def setup_command(
     try:
         # Creates the events, snapshots, read-model and tracking tables, and the chain.
         services = open_services(settings)
+        open_integrations(settings, services.ledger).close()  # the webhooks' tables too
     except (LedgerError, *STORE_ERRORS) as e:  # type: ignore[misc]
         fail(f"cannot open the ledger: {e}")
     try:

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ledger.bootstrap import Services, open_services
+from ledger.bootstrap import Services, open_integrations, open_services
 from ledger.cli.app import app, fail, settings_or_exit
 from ledger.errors import ProjectionFailedError, StoreUnavailableError
 from ledger.projections import reconcile as reconcile_read_models
@@ -86,12 +86,15 @@ def project(batch_size: int | None = BatchSize) -> None:
             last_log[0] = now
 
     log.info("read models %s: worker started", ", ".join(projections.names))
+    # The webhooks are delivered from the same process, in threads of their own.
+    integrations = open_integrations(services.settings, services.ledger).start()
     try:
         projections.run_forever(stop, on_batch)
     except ProjectionFailedError as e:
         # Logged by the worker too; the exit code tells the supervisor.
         fail(f"read model worker stopped: {e.detail}", code=PROJECTION_FAILED_EXIT)
     finally:
+        integrations.close()
         services.close()
     log.info("worker stopped")
 

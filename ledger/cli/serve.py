@@ -44,6 +44,21 @@ def log_config() -> dict[str, Any]:
 
 
 VARIABLE = "LEDGER_API_KEYS"
+SECRET_VARIABLE = "LEDGER_SECRET_KEY"
+#: Where ``--embedded`` keeps the secret it generates, so that console
+#: sessions and statement links survive a restart.
+EMBEDDED_SECRET_FILE = Path("var") / "secret_key"
+
+
+def _embedded_secret() -> None:
+    """Read (or create, 0600) the embedded mode's secret and hand it to the workers."""
+    if not EMBEDDED_SECRET_FILE.exists():
+        EMBEDDED_SECRET_FILE.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(EMBEDDED_SECRET_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_urlsafe(48))
+        typer.echo(f"{SECRET_VARIABLE} was unset: generated one into {EMBEDDED_SECRET_FILE}")
+    os.environ[SECRET_VARIABLE] = EMBEDDED_SECRET_FILE.read_text().strip()
 
 
 def _embedded_keys(host: str, port: int, keys_file: Path | None) -> None:
@@ -84,7 +99,16 @@ def serve(
         if not embedded:
             fail(f"invalid configuration: {VARIABLE} is not set (role:token,...); see README")
         _embedded_keys(host, port, keys_file)
+    if settings.secret_key is None:
+        if not embedded:
+            fail(
+                f"invalid configuration: {SECRET_VARIABLE} is not set (at least 32 random "
+                "characters; it signs console sessions and statement links); see README"
+            )
+        _embedded_secret()
     typer.echo(f"Ledger API on http://{host}:{port}  (store: {settings.backend})")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"Console: http://{shown}:{port}/console  (sign in with an API key)")
     # Imported here: api.server brings FastAPI in, which the other ledger
     # commands (``ledger project``, a worker that must start quickly) do not need.
     from api.server import uvicorn_options

@@ -26,7 +26,15 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_time, as_uuid
+from ledger.persistence.store import (
+    MAX_IN_LIST,
+    ColumnTypes,
+    Cur,
+    SQLiteStore,
+    Store,
+    as_time,
+    as_uuid,
+)
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import MovementRow
 
@@ -200,3 +208,19 @@ def totals(cur: Cur, customer_id: str) -> CustomerTotals:
         count=int(summed[1]) if summed else 0,
         last_balance_after=int(last[0]) if last else 0,
     )
+
+
+def monthly_totals(cur: Cur, store: Store, *, months: int = 12) -> list[tuple[str, str, int]]:
+    """``(month "YYYY-MM" in UTC, kind, sum of amounts)`` of the last ``months``
+    months that had movements, oldest first: finance's chart of credits sold
+    and charged per month."""
+    sqlite = isinstance(store, SQLiteStore)
+    month = "substr(at, 1, 7)" if sqlite else "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM')"
+    rows = cur.run(
+        f"SELECT {month} AS month, kind, sum(amount) FROM {TABLE} "
+        f"GROUP BY month, kind ORDER BY month DESC LIMIT %s",
+        (months * len(KINDS),),
+    ).all()
+    found = sorted((str(m), str(k), int(total)) for m, k, total in rows)
+    kept = sorted({m for m, _, _ in found})[-months:]
+    return [row for row in found if row[0] in kept]

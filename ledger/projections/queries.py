@@ -103,6 +103,11 @@ class ReadQueries:
         with self.store.reading(snapshot=False) as cur:
             return requests.get(cur, self.store, request_id)
 
+    def monthly_movements(self, months: int = 12) -> list[tuple[str, str, int]]:
+        """Credits moved per month and kind, for finance's chart."""
+        with self.store.reading() as cur:
+            return movements.monthly_totals(cur, self.store, months=months)
+
     def summary(self) -> SummaryRow:
         """One consistent snapshot of finance's totals and the FIFO liability."""
         with self.store.reading() as cur:

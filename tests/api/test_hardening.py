@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.conftest import Api, auth, make_settings
+from tests.api.conftest import TOKENS, Api, auth, make_settings
 
 LIMIT = 3
 
@@ -46,11 +46,13 @@ def test_authenticated_reads_are_never_cached(api: Api) -> None:
 
 
 def test_the_console_sets_its_own_headers(api: Api) -> None:
-    """Paths under /console are left to the console (its own CSP and all)."""
-    response = api.get("helpdesk", "/console/anything")
-    assert response.status_code == 404
-    assert "x-content-type-options" not in response.headers
-    assert "referrer-policy" not in response.headers
+    """Paths under /console are left to the console (its own policy), never
+    given a second, different value."""
+    response = api.get(None, "/console/sign-in")
+    assert response.status_code == 200
+    assert response.headers.get_list("referrer-policy") == ["same-origin"]
+    assert response.headers.get_list("x-content-type-options") == ["nosniff"]
+    assert "content-security-policy" in response.headers
 
 
 def test_a_body_not_sent_as_json_is_told_the_content_type(api: Api) -> None:
@@ -109,3 +111,17 @@ def test_a_body_with_a_wrong_token_is_throttled_too(throttled: TestClient) -> No
         for _ in range(LIMIT + 1)
     ]
     assert statuses == [401] * LIMIT + [429]
+
+
+def test_wrong_keys_at_the_console_sign_in_count_too(throttled: TestClient) -> None:
+    def sign_in(token: str) -> int:
+        answer = throttled.post(
+            "/console/sign-in",
+            data={"token": token, "next": "/console/"},
+            follow_redirects=False,
+        )
+        return answer.status_code
+
+    assert [sign_in("not-a-key-at-all") for _ in range(LIMIT + 1)] == [401] * LIMIT + [429]
+    # The right key still signs in from the same address.
+    assert sign_in(TOKENS["finance"]) == 303

@@ -18,7 +18,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-STORY_KEYS = "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1"
+STORY_KEYS = (
+    "helpdesk:ana:hd-secret-1,specialist:bo:sp-secret-1,finance:cy:fi-secret-1,admin:di:ad-secret-1"
+)
+STORY_SECRET = "story-only-secret-change-me-0123456789"
 START_TIMEOUT_S = 30
 STORY_TIMEOUT_S = 60
 
@@ -50,7 +53,10 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 @contextmanager
 def _server(tmp_path: Path, port: int, *args: str, **env: str) -> Iterator[Path]:
-    """A running ``ledger serve``; yields the file its output goes to."""
+    """A running ``ledger serve``; yields the file its output goes to. Outside
+    the embedded mode (which makes its own), it is given a secret key."""
+    if "--embedded" not in args:
+        env.setdefault("LEDGER_SECRET_KEY", STORY_SECRET)
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -88,13 +94,14 @@ def _story() -> str:
     blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.S)
     assert f"export LEDGER_API_KEYS='{STORY_KEYS}'" in section
     assert "export LEDGER_SUPPORT_HOURS=24/7" in section
+    assert f"export LEDGER_SECRET_KEY={STORY_SECRET}" in section
     return next(b for b in blocks if b.startswith("API=http://127.0.0.1:8000"))
 
 
 def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
     port = _free_port()
     script = _story().replace("http://127.0.0.1:8000", f"http://127.0.0.1:{port}", 1)
-    with _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS) as log:
+    with _server(tmp_path, port, LEDGER_API_KEYS=STORY_KEYS, LEDGER_SECRET_KEY=STORY_SECRET) as log:
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             capture_output=True,
@@ -114,7 +121,7 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         served = log.read_text()
     # One JSON line per request, never a token.
     assert '"route": "/v1/requests/{request_id}/charge"' in served
-    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1"):
+    for token in ("hd-secret-1", "sp-secret-1", "fi-secret-1", "ad-secret-1"):
         assert token not in served
 
 
@@ -144,6 +151,11 @@ def test_embedded_mode_generates_and_prints_a_token_per_role(tmp_path: Path) -> 
         (
             {"LEDGER_API_KEYS": "finance:abcdefgh12", "LEDGER_SUPPORT_HOURS": "sometimes"},
             "LEDGER_SUPPORT_HOURS",
+        ),
+        ({"LEDGER_API_KEYS": "finance:abcdefgh12"}, "LEDGER_SECRET_KEY"),
+        (
+            {"LEDGER_API_KEYS": "finance:abcdefgh12", "LEDGER_SECRET_KEY": "too-short"},
+            "LEDGER_SECRET_KEY",
         ),
     ],
 )
@@ -194,3 +206,16 @@ def test_embedded_mode_writes_the_keys_to_a_private_file(tmp_path: Path) -> None
     for role in ("helpdesk", "specialist", "finance", "admin"):
         token = re.search(rf"^\s+{role}\s+(\S{{20,}})$", printed, flags=re.M)
         assert token is not None and f"{role}:{token.group(1)}" in written
+
+
+def test_embedded_mode_generates_a_secret_key_once_into_var(tmp_path: Path) -> None:
+    port = _free_port()
+    with _server(tmp_path, port, "--embedded") as log:
+        assert "LEDGER_SECRET_KEY was unset: generated one into var/secret_key" in log.read_text()
+    secret = tmp_path / "var" / "secret_key"
+    assert len(secret.read_text().strip()) >= 32
+    assert secret.stat().st_mode & 0o777 == 0o600
+    first = secret.read_text()
+    with _server(tmp_path, _free_port(), "--embedded") as log:
+        assert "generated one" not in log.read_text()  # kept: sessions survive a restart
+    assert secret.read_text() == first

@@ -71,6 +71,9 @@ def ledger_command() -> list[str]:
     return [sys.executable, "-c", "from ledger.cli import main; main()"]
 
 
+SECRET_KEY = "reliability-console-secret-0123456789abcdef"
+
+
 def service_env(database_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
     env.update(
@@ -78,6 +81,7 @@ def service_env(database_url: str, **extra: str) -> dict[str, str]:
         LEDGER_API_KEYS=API_KEYS,
         LEDGER_SUPPORT_HOURS="24/7",
         LEDGER_IN_PROCESS_PROJECTIONS="false",
+        LEDGER_SECRET_KEY=SECRET_KEY,
         PYTHONUNBUFFERED="1",
     )
     env.update(extra)

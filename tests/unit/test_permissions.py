@@ -57,6 +57,7 @@ POLICY: dict[Role, set[Action]] = {
         A.READ_HISTORY,
         A.READ_STATEMENT,
         A.VERIFY_LEDGER,  # issue 5: GET /v1/audit/verify for finance and admin
+        A.READ_EVENTS,  # API-1.1.md: GET /v1/events (finance, admin); webhooks: admin
     },
     # "everything, and operations"
     Role.ADMIN: set(Action),
