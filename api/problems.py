@@ -210,7 +210,10 @@ def _ledger_error(request: Request, exc: Exception) -> Response:
 
 def _field_of(loc: Sequence[int | str]) -> str:
     parts = [str(p) for p in loc]
-    if parts and parts[0] in ("body", "query", "path", "header"):
+    if parts[:1] == ["query"]:
+        # A repeatable parameter's value is named by the parameter, not ``status.1``.
+        parts = [p for p in loc[1:] if isinstance(p, str)]
+    elif parts and parts[0] in ("body", "path", "header"):
         parts = parts[1:]
     return ".".join(parts) or "body"
 

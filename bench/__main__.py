@@ -3,8 +3,9 @@
 ``rebuild`` (read-model rebuild vs raw read), ``throughput`` (HTTP writes vs
 pgbench, reads vs a bare endpoint, in-process commands, memory, profiles)
 ``history`` (load time by history length), ``verify`` (audit chain
-verification vs a raw scan) and ``keyflood`` (one key's writes while another
-key floods reads). ``python -m bench keyflood`` runs that one alone. Each starts its own
+verification vs a raw scan), ``keyflood`` (one key's writes while another
+key floods reads) and ``lists`` (the lists at 100,000 accounts against the
+balance read). ``python -m bench keyflood`` (or ``lists``) runs that one alone. Each starts its own
 throwaway PostgreSQL unless ``LEDGER_BENCH_DATABASE_URL`` is set.
 """
 
@@ -14,7 +15,7 @@ import importlib
 import sys
 import time
 
-BENCHMARKS = ("rebuild", "verify", "throughput", "history", "keyflood")
+BENCHMARKS = ("rebuild", "verify", "throughput", "history", "keyflood", "lists")
 
 
 def main(argv: list[str]) -> int:

@@ -10,6 +10,7 @@ lifespan, the CLI commands and the tests call these functions.
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,6 +27,7 @@ from ledger.persistence.store import PostgresStore, SQLiteStore, Store
 from ledger.projections import (
     BATCH_SIZE,
     REBUILD_BATCH_SIZE,
+    Cursors,
     Projections,
     ReadQueries,
 )
@@ -33,6 +35,8 @@ from ledger.settings import LedgerSettings, database_env, load_settings
 
 # How long a writer waits for SQLite's file lock before giving up, in seconds.
 SQLITE_LOCK_TIMEOUT_S = 10
+# What the lists' cursor key is derived for, from ``LEDGER_SECRET_KEY``.
+CURSOR_KEY_LABEL = b"ledger list cursors"
 # Accounts kept in memory per process (each a few hundred bytes).
 ACCOUNT_CACHE_SIZE = 10_000
 
@@ -103,6 +107,18 @@ def _postgres_store(env: dict[str, str], ledger: Ledger, events_table: str) -> P
     )
 
 
+def open_cursors(settings: LedgerSettings, projections: Projections) -> Cursors:
+    """The lists' cursors, signed under a key derived from ``LEDGER_SECRET_KEY``
+    when it is set (the console signs its cookies and links with the same
+    setting: a cursor is never a valid signature of those), else under the
+    secret kept in the read-model store (the same for every process of that
+    store)."""
+    key = settings.secret_key
+    if key is None:
+        return Cursors(projections.cursor_secret)
+    return Cursors(hmac.new(key.get_secret_value().encode(), CURSOR_KEY_LABEL, "sha256").digest())
+
+
 @dataclass
 class Services:
     """Everything one process uses, built together and closed together."""
@@ -153,7 +169,12 @@ def open_services(
         if owns_ledger:
             the_ledger.close()
         raise
-    queries = ReadQueries(store, projections, read_timeout_s=settings.read_timeout_s)
+    queries = ReadQueries(
+        store,
+        projections,
+        cursors=open_cursors(settings, projections),
+        read_timeout_s=settings.read_timeout_s,
+    )
     return Services(
         settings=settings,
         ledger=the_ledger,

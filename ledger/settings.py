@@ -67,7 +67,9 @@ class LedgerSettings(BaseSettings):
     webhook_retry_max_s: float = 3600.0
     webhook_give_up_s: float = 3 * 24 * 3600.0
     webhook_poll_s: float = 0.5
-    #: Signs the console's session cookies and the customer statement links.
+    #: Signs the console's session cookies, the customer statement links and
+    #: the lists' cursors (at least 32 characters; the lists alone fall back
+    #: to a secret kept in the read-model store).
     secret_key: SecretStr | None = None
 
     @field_validator("api_keys")

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
+from api import list_schemas as ls
 from api import schemas as s
 from api.deps import (
     After,
@@ -19,7 +20,7 @@ from api.deps import (
     allowed,
     get_read_models,
 )
-from api.movements import CSV_RESPONSE, Cursor, Limit, csv_response, movements_page
+from api.movements import CSV_RESPONSE, Cursor, Limit, csv_response
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from api.timeparams import instant
@@ -51,6 +52,24 @@ def open_account(
     return ModelJSON(s.AccountOpenedOut.model_validate(result), status_code=201)
 
 
+@router.get("", response_model=ls.AccountsPage, responses=problems(*READ))
+def list_accounts(
+    actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
+    ledger: LedgerDep,
+    read_models: CaughtUp,
+    q: ls.SearchText = None,
+    balance_below: ls.BalanceBelow = None,
+    cursor: ls.ListCursor = None,
+    limit: ls.Limit = ls.DEFAULT_LIMIT,
+) -> ModelJSON:
+    """Accounts by ``customer_id`` (balances read model, honours ``?after=``):
+    ``q`` a prefix of the customer id or a part of the name, case-insensitive."""
+    page = read_models.list_accounts(
+        q=q or None, balance_below=balance_below, cursor=cursor, limit=limit
+    )
+    return ModelJSON(ls.accounts_page(page, ledger.today()))
+
+
 @router.get("/{customer_id}", response_model=s.AccountOut, responses=problems(*READ))
 def get_account(
     customer_id: CustomerId,
@@ -74,7 +93,7 @@ def get_account(
 
 @router.get(
     "/{customer_id}/movements",
-    response_model=s.MovementsOut,
+    response_model=ls.MovementsPage,
     responses={**problems(*READ), **CSV_RESPONSE},
 )
 def account_movements(
@@ -82,20 +101,18 @@ def account_movements(
     actor: Annotated[Actor, Depends(allowed(Action.READ_ACCOUNT))],
     read_models: CaughtUp,
     page_after: Cursor = 0,
+    cursor: ls.ListCursor = None,
     limit: Limit = 100,
     format: Annotated[Literal["json", "csv"], Query()] = "json",
 ) -> ModelJSON | StreamingResponse:
-    """The account's credit movements, oldest first (JSON paged, or CSV streamed)."""
+    """The account's credit movements, oldest first (JSON paged by ``cursor``,
+    or by the older ``page_after``; or CSV streamed)."""
     if read_models.balance(customer_id) is None:
         raise UnknownAccountError(customer_id)
     if format == "csv":
         return csv_response(read_models.iter_movements(customer_id=customer_id))
-    return ModelJSON(
-        movements_page(
-            read_models.movements(customer_id=customer_id, after_position=page_after, limit=limit),
-            limit,
-        )
-    )
+    page = read_models.list_movements(customer_id, cursor=cursor, after=page_after, limit=limit)
+    return ModelJSON(ls.movements_page(page))
 
 
 @router.get(

@@ -7,14 +7,35 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends
 
+from api import list_schemas as ls
 from api import schemas as s
-from api.deps import IdempotencyKey, LedgerDep, allowed
+from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
+from ledger.aggregates import InvoiceStatus
 from ledger.permissions import Action
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/invoices", tags=["invoices"])
+
+
+@router.get("", response_model=ls.InvoicesPage, responses=problems(*READ))
+def list_invoices(
+    actor: Annotated[Actor, Depends(allowed(Action.READ_INVOICE))],
+    read_models: CaughtUp,
+    status: InvoiceStatus | None = None,
+    customer_id: ls.CustomerFilter = None,
+    cursor: ls.ListCursor = None,
+    limit: ls.Limit = ls.DEFAULT_LIMIT,
+) -> ModelJSON:
+    """Invoices newest first (invoices read model, honours ``?after=``)."""
+    page = read_models.list_invoices(
+        status=None if status is None else status.value,
+        customer_id=customer_id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return ModelJSON(ls.InvoicesPage.model_validate(page))
 
 
 @router.get("/{invoice_id}", response_model=s.InvoiceViewOut, responses=problems(*READ))

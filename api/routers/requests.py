@@ -7,14 +7,17 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
+from api import list_schemas as ls
 from api import schemas as s
 from api.deps import CaughtUp, IdempotencyKey, LedgerDep, allowed, resolve_customer_id
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
+from ledger.aggregates import RequestStatus
 from ledger.errors import UnknownRequestError
 from ledger.permissions import Action
+from ledger.policy import Category
 from ledger.values import Actor
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
@@ -50,6 +53,28 @@ def open_request(
         ),
         status_code=201,
     )
+
+
+@router.get("", response_model=ls.RequestsPage, responses=problems(*READ))
+def list_requests(
+    actor: Annotated[Actor, Depends(allowed(Action.READ_REQUEST))],
+    read_models: CaughtUp,
+    status: Annotated[list[RequestStatus] | None, Query(max_length=len(RequestStatus))] = None,
+    customer_id: ls.CustomerFilter = None,
+    category: Category | None = None,
+    cursor: ls.ListCursor = None,
+    limit: ls.Limit = ls.DEFAULT_LIMIT,
+) -> ModelJSON:
+    """Requests newest first (requests read model, honours ``?after=``);
+    ``status`` repeatable: any of them."""
+    page = read_models.list_requests(
+        statuses=[v.value for v in status or ()],
+        customer_id=customer_id,
+        category=None if category is None else category.value,
+        cursor=cursor,
+        limit=limit,
+    )
+    return ModelJSON(ls.RequestsPage.model_validate(page))
 
 
 @router.get("/{request_id}", response_model=s.RequestOut, responses=problems(*READ))

@@ -5,13 +5,23 @@ the row's ``position`` (the last event of that account): the row is changed
 by the aggregate's own event ``apply`` methods, run on a mirror of the row,
 so the balance is always the last event's ``balance_after``.
 
-Its queries (``get``, ``total``) take an open read cursor: the facade
-``ledger.projections.queries.ReadQueries`` opens it.
+Its queries (``get``, ``total``, ``list_accounts``) take an open read cursor:
+the facade ``ledger.projections.queries.ReadQueries`` opens it.
+
+The accounts list (``list_accounts``) is served from here, by
+``customer_id``. Search is on two folded copies (NFKC then ``casefold``:
+case-insensitive for every script) kept beside the row: a prefix of the
+customer id is a range on ``customer_search`` (a byte-order index), a part
+of the name a ``LIKE '%part%'`` on ``name_search``, which PostgreSQL answers
+from a ``pg_trgm`` GIN index (when the extension can be created; else the
+list still works, by scanning the customer-id index) and SQLite by scanning
+the customer-id index, which suits the embedded store's size.
 """
 
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +29,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount, account_id_for
-from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store
+from ledger.persistence.store import MAX_IN_LIST, PG_TYPES, ColumnTypes, Cur, Store
 from ledger.projections.base import Positioned, ReadModel
 from ledger.projections.rows import BalanceRow
 from ledger.values import SubscriptionPeriod
@@ -29,6 +39,39 @@ COLUMNS = (
     "account_id, customer_id, name, balance, purchased, charged, refunded, adjusted, "
     "subscriptions, position"
 )
+SEARCH_COLUMNS = "customer_search, name_search"
+# Above every code point: ``prefix <= s < prefix + TOP`` is "s starts with prefix".
+TOP = "\U0010ffff"
+# PostgreSQL: the trigram index, only if the extension exists (a role that may
+# not create extensions, or a server without it, still gets every other index
+# and a working search; the start logs a warning).
+_TRIGRAM_INDEX = f"""DO $$
+BEGIN
+    BEGIN
+        CREATE EXTENSION IF NOT EXISTS pg_trgm;
+    EXCEPTION WHEN OTHERS THEN  -- not permitted, or not installed on this server
+        RAISE WARNING 'pg_trgm is not available (%%): name search scans the customer-id index',
+            SQLERRM;
+    END;
+    IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_trgm') THEN
+        EXECUTE format(
+            'CREATE INDEX IF NOT EXISTS {TABLE}_name_trgm ON {TABLE} '
+            'USING gin (name_search %%I.gin_trgm_ops)',
+            (SELECT n.nspname FROM pg_extension e JOIN pg_namespace n
+             ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'));
+    END IF;
+END $$"""
+
+
+def fold(text: str) -> str:
+    """The search form of a text: compatibility-normalised, case-folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def like_escape(text: str) -> str:
+    """``text`` as a literal inside a ``LIKE ... ESCAPE '\\'`` pattern."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
 
 A = CustomerAccount
 
@@ -70,16 +113,24 @@ class Balances(ReadModel):
         A.UpdateSubscriptionRecorded,
     )
     tables = (TABLE,)
+    # 2: the folded search columns and the list's indexes.
+    schema_version = 2
 
     def create_statements(self, t: ColumnTypes) -> list[str]:
-        return [
+        postgres = t == PG_TYPES
+        byte_order = ' COLLATE "C"' if postgres else ""
+        statements = [
             f"CREATE TABLE IF NOT EXISTS {TABLE} ("
             f"account_id {t.uuid} PRIMARY KEY, customer_id TEXT NOT NULL UNIQUE, "
             f"name TEXT NOT NULL, balance {t.bigint} NOT NULL, purchased {t.bigint} NOT NULL, "
             f"charged {t.bigint} NOT NULL, refunded {t.bigint} NOT NULL, "
             f"adjusted {t.bigint} NOT NULL, subscriptions TEXT NOT NULL, "
-            f"position {t.bigint} NOT NULL)"
+            f"position {t.bigint} NOT NULL, customer_search TEXT{byte_order} NOT NULL, "
+            "name_search TEXT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_customer_search ON {TABLE} (customer_search)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_balance ON {TABLE} (balance, customer_id)",
         ]
+        return [*statements, _TRIGRAM_INDEX] if postgres else statements
 
     def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
         opened = {e.originator_id for _, e in events if isinstance(e, A.Opened)}
@@ -93,8 +144,10 @@ class Balances(ReadModel):
             account.position = position
         s = self.store
         cur.many(
-            f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            f"INSERT INTO {TABLE} ({COLUMNS}, {SEARCH_COLUMNS}) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, "
+            "name_search = excluded.name_search, "
             "balance = excluded.balance, purchased = excluded.purchased, "
             "charged = excluded.charged, refunded = excluded.refunded, "
             "adjusted = excluded.adjusted, subscriptions = excluded.subscriptions, "
@@ -111,6 +164,8 @@ class Balances(ReadModel):
                     a.adjusted,
                     _periods_to_text(a.subscriptions),
                     a.position,
+                    fold(a.customer_id),
+                    fold(a.name),
                 )
                 for account_id, a in accounts.items()
             ],
@@ -173,3 +228,35 @@ def total(cur: Cur) -> int:
     """The sum of every account's balance."""
     row = cur.run(f"SELECT coalesce(sum(balance), 0) FROM {TABLE}").one()
     return int(row[0]) if row else 0
+
+
+def list_accounts(
+    cur: Cur,
+    *,
+    q: str | None,
+    balance_below: int | None,
+    after: str | None,
+    limit: int,
+) -> list[BalanceRow]:
+    """Accounts by ``customer_id`` after ``after``: ``q`` a prefix of the
+    customer id or a part of the name (case-insensitive), ``balance_below``
+    a bound on the balance."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if after is not None:
+        conditions.append("customer_id > %s")
+        params.append(after)
+    if q:
+        folded = fold(q)
+        conditions.append(
+            "((customer_search >= %s AND customer_search < %s) OR name_search LIKE %s ESCAPE '\\')"
+        )
+        params += [folded, folded + TOP, f"%{like_escape(folded)}%"]
+    if balance_below is not None:
+        conditions.append("balance < %s")
+        params.append(balance_below)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    rows = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} {where}ORDER BY customer_id LIMIT %s", [*params, limit]
+    ).all()
+    return [balance_row(r) for r in rows]

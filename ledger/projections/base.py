@@ -11,11 +11,17 @@ Invariants owned here:
   back, and nothing is ever counted twice or skipped;
 - ``apply`` copies numbers from events and, where the aggregates have an
   ``apply`` method, runs that same method on a mirror of the row: no rule is
-  decided here.
+  decided here;
+- a read model's tables have a ``schema_version``, stored in ``rm_schema``:
+  when the code's version differs from the store's, its tables are dropped
+  and created anew and its position goes back to zero, so the worker
+  rebuilds it from the first event (a store from before ``rm_schema`` holds
+  version 1 of every read model).
 """
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -25,6 +31,11 @@ from eventsourcing.utils import get_topic
 from ledger.persistence.store import ColumnTypes, Cur, Store
 
 TRACKING_TABLE = "rm_tracking"
+SCHEMA_TABLE = "rm_schema"
+#: The version of every read model's tables in a store from before ``rm_schema``.
+FIRST_SCHEMA_VERSION = 1
+
+log = logging.getLogger("ledger.projections")
 
 #: An event and its global position in the store.
 Positioned = tuple[int, Any]
@@ -36,6 +47,8 @@ class ReadModel(ABC):
     event_types: ClassVar[tuple[type, ...]]
     #: Its tables, emptied by a rebuild (children before parents).
     tables: ClassVar[tuple[str, ...]]
+    #: Bump when the tables change: a store at another version rebuilds the model.
+    schema_version: ClassVar[int] = FIRST_SCHEMA_VERSION
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -58,6 +71,57 @@ def tracking_statements(t: ColumnTypes) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {TRACKING_TABLE} ("
         f"read_model TEXT PRIMARY KEY, position {t.bigint} NOT NULL)"
     ]
+
+
+def schema_statements(t: ColumnTypes) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} ("
+        f"read_model TEXT PRIMARY KEY, version {t.bigint} NOT NULL)"
+    ]
+
+
+def outdated(cur: Cur, models: Sequence[ReadModel]) -> dict[str, int]:
+    """The read models whose stored schema version is not the code's, with
+    the stored version."""
+    stored = {
+        str(name): int(version)
+        for name, version in cur.run(f"SELECT read_model, version FROM {SCHEMA_TABLE}").all()
+    }
+    # A model with a tracking row but no version predates ``rm_schema``; one
+    # with neither is new to this store and has nothing to rebuild.
+    tracked = {str(row[0]) for row in cur.run(f"SELECT read_model FROM {TRACKING_TABLE}").all()}
+    for name in tracked - stored.keys():
+        stored[name] = FIRST_SCHEMA_VERSION
+    return {
+        m.name: stored[m.name]
+        for m in models
+        if stored.get(m.name, m.schema_version) != m.schema_version
+    }
+
+
+def migrate(cur: Cur, models: Sequence[ReadModel]) -> list[str]:
+    """Drop the tables of every read model whose stored schema version is
+    not the code's, and reset its position to zero (inside the DDL
+    transaction, before the tables are created); return their names."""
+    found = outdated(cur, models)
+    for model in models:
+        if model.name not in found:
+            continue
+        log.warning(
+            "the %s read model's tables are at version %s, the code's at %s: rebuilding it",
+            model.name,
+            found[model.name],
+            model.schema_version,
+        )
+        for table in model.tables:
+            cur.run(f"DROP TABLE IF EXISTS {table}")
+        reset_tracking(cur, model.name)
+    cur.many(
+        f"INSERT INTO {SCHEMA_TABLE} (read_model, version) VALUES (%s, %s) "
+        "ON CONFLICT (read_model) DO UPDATE SET version = excluded.version",
+        [(m.name, m.schema_version) for m in models],
+    )
+    return list(found)
 
 
 def ensure_tracking(cur: Cur, names: Sequence[str]) -> None:

@@ -11,7 +11,10 @@ Invariants owned here:
 - the same worker keeps the audit chain (``ledger.audit``) up to date, under
   its own lock;
 - the tables are created ``IF NOT EXISTS`` when ``Projections`` is built:
-  adding a read model needs no manual SQL.
+  adding a read model needs no manual SQL, and a read model whose
+  ``schema_version`` changed is dropped and rebuilt from zero by the worker
+  (``ledger.projections.base.migrate``); the same transaction makes sure
+  the store holds the lists' cursor secret (``cursor_secret``).
 
 Nothing here builds infrastructure: the store and the audit are handed in
 (``ledger.bootstrap``).
@@ -28,14 +31,18 @@ from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.errors import ProjectionFailedError, StoreUnavailableError
 from ledger.persistence.store import STORE_ERRORS, PostgresStore, Store
-from ledger.projections import balances, movements, requests, summary
+from ledger.projections import balances, invoices, movements, requests, summary
 from ledger.projections.base import (
     ReadModel,
     ensure_tracking,
+    migrate,
+    outdated,
     reset_tracking,
+    schema_statements,
     tracking_positions,
     tracking_statements,
 )
+from ledger.projections.cursor import secret_statements, stored_secret
 from ledger.projections.rows import ReadModelBehindError
 from ledger.projections.runner import Worker
 
@@ -46,6 +53,7 @@ MODEL_CLASSES: tuple[type[ReadModel], ...] = (
     movements.Movements,
     requests.Requests,
     summary.Summary,
+    invoices.Invoices,
 )
 BATCH_SIZE = 500
 REBUILD_BATCH_SIZE = 2000
@@ -79,18 +87,42 @@ class Projections:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._worker: Worker | None = None
-        self._create_tables()
+        #: The store's secret for the lists' cursors (``ledger.projections.cursor``).
+        self.cursor_secret = self._create_tables()
 
-    def _create_tables(self) -> None:
-        statements = tracking_statements(self.store.types)
-        for model in self.models:
-            statements += model.create_statements(self.store.types)
+    def _create_tables(self) -> bytes:
+        """Create (or, at a new schema version, rebuild) every read model's
+        tables in one DDL transaction; return the store's cursor secret.
+
+        With ``store.create_tables`` off (the schema is ``ledger db setup``'s)
+        nothing is created: a read model at another schema version is then
+        ``StoreUnavailableError`` asking for ``db setup``."""
+        t = self.store.types
         try:
-            self.store.create(statements)
             writer = self.store.writer()
             try:
                 with writer.transaction() as cur:
+                    if self.store.create_tables:
+                        self.store.lock_ddl(cur)
+                        for statement in (
+                            tracking_statements(t) + schema_statements(t) + secret_statements()
+                        ):
+                            cur.run(statement)
+                        migrate(cur, self.models)
+                        for model in self.models:
+                            for statement in model.create_statements(t):
+                                cur.run(statement)
+                    else:
+                        behind = outdated(cur, self.models)
+                        if behind:
+                            raise StoreUnavailableError(
+                                "the read models "
+                                + ", ".join(f"{n} (version {v})" for n, v in behind.items())
+                                + " are at another schema version than the code's: "
+                                "run `ledger db setup` again"
+                            )
                     ensure_tracking(cur, self.names)
+                    return stored_secret(cur)
             finally:
                 writer.close()
         except STORE_ERRORS as e:

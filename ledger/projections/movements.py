@@ -210,6 +210,19 @@ def totals(cur: Cur, customer_id: str) -> CustomerTotals:
     )
 
 
+def list_movements(
+    cur: Cur, *, customer_id: str, after: int | None, limit: int
+) -> list[MovementRow]:
+    """One customer's movements oldest first, after position ``after``: a
+    range of the ``(customer_id, position)`` index whatever the page."""
+    rows = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} WHERE customer_id = %s AND position > %s "
+        "ORDER BY position LIMIT %s",
+        (customer_id, after or 0, limit),
+    ).all()
+    return [movement_row(r) for r in rows]
+
+
 def monthly_totals(cur: Cur, store: Store, *, months: int = 12) -> list[tuple[str, str, int]]:
     """``(month "YYYY-MM" in UTC, kind, sum of amounts)`` of the last ``months``
     months that had movements, oldest first: finance's chart of credits sold

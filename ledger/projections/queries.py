@@ -8,7 +8,10 @@ Invariants owned here:
   and delegates;
 - a read with a position (``?after=``) first waits, bounded by
   ``read_timeout_s``, until the read models have processed it, else raises
-  ``ReadModelBehindError`` (``Projections.wait_for``).
+  ``ReadModelBehindError`` (``Projections.wait_for``);
+- every list is a keyset page continued by a signed cursor
+  (``ledger.projections.cursor``): the query function reads ``limit + 1``
+  rows after the cursor's key, ``Cursors.page`` signs the next cursor.
 
 Adding a query: write ``def page(cur: Cur, store: Store, ...) -> list[Row]``
 next to the model's tables, then a method here that opens the cursor.
@@ -16,14 +19,21 @@ next to the model's tables, then a method here that opens the cursor.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from uuid import UUID
 
 from ledger.persistence.store import Store
-from ledger.projections import balances, movements, requests, summary
+from ledger.projections import balances, invoices, movements, requests, summary
 from ledger.projections.control import Projections
-from ledger.projections.rows import BalanceRow, MovementRow, RequestRow, SummaryRow
+from ledger.projections.cursor import Cursors, Page
+from ledger.projections.rows import (
+    BalanceRow,
+    InvoiceRow,
+    MovementRow,
+    RequestRow,
+    SummaryRow,
+)
 
 # How long a read waits for ``?after=`` by default (the API passes its setting).
 READ_TIMEOUT_S = 5.0
@@ -33,10 +43,17 @@ class ReadQueries:
     """The read models' queries, over the store their worker writes."""
 
     def __init__(
-        self, store: Store, projections: Projections, *, read_timeout_s: float = READ_TIMEOUT_S
+        self,
+        store: Store,
+        projections: Projections,
+        *,
+        cursors: Cursors | None = None,
+        read_timeout_s: float = READ_TIMEOUT_S,
     ) -> None:
         self.store = store
         self.projections = projections
+        #: Signs the lists' cursors; by default under the store's secret.
+        self.cursors = cursors or Cursors(projections.cursor_secret)
         self.read_timeout_s = read_timeout_s
 
     # --- consistency --------------------------------------------------------------
@@ -112,3 +129,74 @@ class ReadQueries:
         """One consistent snapshot of finance's totals and the FIFO liability."""
         with self.store.reading() as cur:
             return summary.get(cur)
+
+    # --- lists: keyset pages continued by a signed cursor ------------------------
+
+    def list_accounts(
+        self,
+        *,
+        q: str | None = None,
+        balance_below: int | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[BalanceRow]:
+        filters = {"q": q, "balance_below": balance_below}
+        after = self.cursors.open(cursor, "accounts", filters, str)
+        with self.store.reading(snapshot=False) as cur:
+            rows = balances.list_accounts(
+                cur, q=q, balance_below=balance_below, after=after, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "accounts", filters, lambda r: r.customer_id)
+
+    def list_requests(
+        self,
+        *,
+        statuses: Sequence[str] = (),
+        customer_id: str | None = None,
+        category: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[RequestRow]:
+        chosen = sorted(set(statuses))
+        filters = {"status": chosen, "customer_id": customer_id, "category": category}
+        before = self.cursors.open(cursor, "requests", filters, int)
+        with self.store.reading(snapshot=False) as cur:
+            rows = requests.list_requests(
+                cur,
+                self.store,
+                statuses=chosen,
+                customer_id=customer_id,
+                category=category,
+                before=before,
+                limit=limit + 1,
+            )
+        return self.cursors.page(rows, limit, "requests", filters, lambda r: r.opened_position)
+
+    def list_invoices(
+        self,
+        *,
+        status: str | None = None,
+        customer_id: str | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> Page[InvoiceRow]:
+        filters = {"status": status, "customer_id": customer_id}
+        before = self.cursors.open(cursor, "invoices", filters, int)
+        with self.store.reading(snapshot=False) as cur:
+            rows = invoices.list_invoices(
+                cur, status=status, customer_id=customer_id, before=before, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "invoices", filters, lambda r: r.issued_position)
+
+    def list_movements(
+        self, customer_id: str, *, cursor: str | None = None, after: int = 0, limit: int = 100
+    ) -> Page[MovementRow]:
+        """One account's movements, oldest first; ``cursor`` (or the older
+        ``after``, a position) continues."""
+        filters = {"customer_id": customer_id}
+        after = self.cursors.open(cursor, "movements", filters, int) or after
+        with self.store.reading(snapshot=False) as cur:
+            rows = movements.list_movements(
+                cur, customer_id=customer_id, after=after, limit=limit + 1
+            )
+        return self.cursors.page(rows, limit, "movements", filters, lambda r: r.position)

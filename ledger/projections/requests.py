@@ -4,9 +4,10 @@ Invariants owned here: each row equals the request aggregate replayed up to
 the row's ``position``: status, price, agreed price, revisions, charged,
 refunded and closing time are changed by the aggregate's own event
 ``apply`` methods, run on a mirror of the row; the opening fields are copied
-from ``RequestOpened``.
+from ``RequestOpened``, with its position (``opened_position``, which never
+changes: the requests list pages newest first by it).
 
-Its query (``get``) takes an open read cursor: the facade
+Its queries (``get``, ``list_requests``) take an open read cursor: the facade
 ``ledger.projections.queries.ReadQueries`` opens it.
 """
 
@@ -24,8 +25,11 @@ from ledger.projections.rows import RequestRow
 TABLE = "rm_requests"
 COLUMNS = (
     "request_id, customer_id, category, subject, status, price, agreed_price, charged, "
-    "refunded, revisions, from_version, to_version, third_party, opened_at, closed_at, position"
+    "refunded, revisions, from_version, to_version, third_party, opened_at, closed_at, position, "
+    "opened_position"
 )
+# The filters of the list, each with an index that ends in ``opened_position``.
+LIST_FILTERS = ("status", "customer_id", "category")
 
 R = SupportRequest
 
@@ -37,6 +41,7 @@ class _Request:
     the status as the enum member (``apply`` compares with ``is``)."""
 
     position: int
+    opened_position: int
 
     def __init__(self, row: RequestRow) -> None:
         self.__dict__.update(vars(row), status=RequestStatus(row.status))
@@ -62,6 +67,8 @@ class Requests(ReadModel):
         R.DisputeRejected,
     )
     tables = (TABLE,)
+    # 2: ``opened_position`` and the list's indexes.
+    schema_version = 2
 
     def create_statements(self, t: ColumnTypes) -> list[str]:
         return [
@@ -71,8 +78,13 @@ class Requests(ReadModel):
             f"price {t.bigint}, agreed_price {t.bigint}, charged {t.bigint}, "
             f"refunded {t.bigint} NOT NULL, revisions {t.bigint} NOT NULL, "
             f"from_version TEXT, to_version TEXT, third_party {t.boolean} NOT NULL, "
-            f"opened_at {t.time} NOT NULL, closed_at {t.time}, position {t.bigint} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS {TABLE}_customer ON {TABLE} (customer_id)",
+            f"opened_at {t.time} NOT NULL, closed_at {t.time}, position {t.bigint} NOT NULL, "
+            f"opened_position {t.bigint} NOT NULL UNIQUE)",
+            *(
+                f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} "
+                f"({column}, opened_position)"
+                for column in LIST_FILTERS
+            ),
         ]
 
     def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
@@ -81,6 +93,7 @@ class Requests(ReadModel):
         for position, event in events:
             if isinstance(event, R.RequestOpened):
                 request = requests[event.originator_id] = _Request(_opened(event))
+                request.opened_position = position
             else:
                 request = requests[event.originator_id]
                 event.apply(request)  # the aggregate's own change of state
@@ -89,7 +102,7 @@ class Requests(ReadModel):
         s = self.store
         cur.many(
             f"INSERT INTO {TABLE} ({COLUMNS}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, "
             "price = excluded.price, agreed_price = excluded.agreed_price, "
             "charged = excluded.charged, refunded = excluded.refunded, "
@@ -113,6 +126,7 @@ class Requests(ReadModel):
                     s.time(r.opened_at),
                     s.time(r.closed_at),
                     r.position,
+                    r.opened_position,
                 )
                 for r in rows
             ],
@@ -148,6 +162,7 @@ def _opened(event: Any) -> RequestRow:
         opened_at=event.timestamp,
         closed_at=None,
         position=0,
+        opened_position=0,
     )
 
 
@@ -170,6 +185,7 @@ def request_row(row: Sequence[Any]) -> RequestRow:
         opened_at=as_time(row[13]),
         closed_at=None if row[14] is None else as_time(row[14]),
         position=int(row[15]),
+        opened_position=int(row[16]),
     )
 
 
@@ -182,3 +198,39 @@ def get(cur: Cur, store: Store, request_id: UUID) -> RequestRow | None:
         f"SELECT {COLUMNS} FROM {TABLE} WHERE request_id = %s", (store.uuid(request_id),)
     ).one()
     return None if row is None else request_row(row)
+
+
+def list_requests(
+    cur: Cur,
+    store: Store,
+    *,
+    statuses: Sequence[str],
+    customer_id: str | None,
+    category: str | None,
+    before: int | None,
+    limit: int,
+) -> list[RequestRow]:
+    """Requests newest first (by opening position) before ``before``; any of
+    ``statuses`` (none: every status), of one customer, of one category."""
+    conditions: list[str] = []
+    params: list[Any] = []
+    if before is not None:
+        conditions.append("opened_position < %s")
+        params.append(before)
+    if len(statuses) == 1:  # then the (status, opened_position) index gives the order
+        conditions.append("status = %s")
+        params.append(statuses[0])
+    elif statuses:
+        condition, values = store.in_list("status", list(statuses))
+        conditions.append(condition)
+        params += values
+    for column, value in (("customer_id", customer_id), ("category", category)):
+        if value is not None:
+            conditions.append(f"{column} = %s")
+            params.append(value)
+    where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
+    rows = cur.run(
+        f"SELECT {COLUMNS} FROM {TABLE} {where}ORDER BY opened_position DESC LIMIT %s",
+        [*params, limit],
+    ).all()
+    return [request_row(r) for r in rows]

@@ -61,8 +61,24 @@ class MovementRow:
 @dataclass(frozen=True)
 class RequestRow(RequestState):
     """A request as the requests read model holds it, with the position of
-    its last event."""
+    its last event and of its opening."""
 
+    position: int
+    opened_position: int
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    """An invoice as the invoices read model holds it."""
+
+    invoice_id: UUID
+    customer_id: str
+    credits: int
+    amount_usd: Decimal
+    status: str
+    payment_ref: str | None
+    issued_at: datetime
+    issued_position: int
     position: int
 
 

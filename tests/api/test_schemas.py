@@ -18,8 +18,9 @@ def test_the_request_state_schema_has_the_fields_and_types_of_the_view() -> None
     assert schema == get_type_hints(views.RequestState)
 
 
-def test_the_read_model_row_and_its_schema_add_only_the_position() -> None:
+def test_the_read_model_row_adds_its_positions_and_the_schema_only_the_last() -> None:
     state = {f.name for f in fields(views.RequestState)}
 
-    assert {f.name for f in fields(RequestRow)} - state == {"position"}
+    # ``opened_position`` is the requests list's key: the cursor carries it.
+    assert {f.name for f in fields(RequestRow)} - state == {"position", "opened_position"}
     assert set(s.RequestOut.model_fields) - state == {"position"}
