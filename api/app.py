@@ -9,7 +9,9 @@ Invariants owned here:
 - the read models' projection runner runs in this process when
   ``in_process_projections`` is set, and is stopped on shutdown;
 - every route lives in one resource's router; errors go through
-  ``api.problems`` and every request through ``api.middleware``.
+  ``api.problems`` and every request through ``api.middleware``;
+- ``/docs`` and ``/redoc`` are served from installed packages (no CDN), and
+  the OpenAPI document (``api.openapi``) names each operation's roles.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
-from api import console, problems
-from api.auth import KeyRing
+from api import console, openapi, problems
+from api.auth import AuthThrottle, KeyRing
 from api.metrics import Metrics
 from api.middleware import RequestMiddleware
 from api.routers import (
@@ -46,8 +49,13 @@ logger = logging.getLogger("api")
 DESCRIPTION = """
 The support-credit ledger's HTTP contract, version 1.
 
-**Authentication:** `Authorization: Bearer <token>`; the token's key (role and
-name, from `LEDGER_API_KEYS`) is the actor recorded on events.
+**Authentication:** `Authorization: Bearer <token>` ("Authorize" above); the
+token's key (role and name, from `LEDGER_API_KEYS`) is the actor recorded on
+events. Each operation names the roles that may call it. More than
+`LEDGER_AUTH_FAILURES_PER_MINUTE` wrong tokens from one address in a minute:
+429 with `Retry-After`.
+
+**Bodies** are JSON, sent with `Content-Type: application/json` (else 415).
 
 **Errors** are `application/problem+json` (RFC 9457): `type`, `title`,
 `status`, `detail` and the rule's own fields (`balance` and `price` for 402,
@@ -107,13 +115,17 @@ def create_app(settings: LedgerSettings | None = None, *, ledger: Ledger | None 
             integrations.close()
             services.close()
 
-    app = FastAPI(
+    # /docs and /redoc from the assets the fastapi-offline package ships: no CDN.
+    app = FastAPIOffline(
         title="Support-credit ledger",
         version="1",
         description=DESCRIPTION,
         lifespan=lifespan,
+        swagger_ui_parameters={"persistAuthorization": True},
     )
     app.state.metrics = metrics = Metrics()
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    openapi.install(app)
     problems.install(app)
     routers = (accounts, adjustments, invoices, requests, price_lists, audit, reports)
     for module in (*routers, operations, events, webhooks):

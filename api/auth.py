@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -70,3 +72,59 @@ def bearer_token(authorization: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token:
         return None
     return token
+
+
+class AuthThrottle:
+    """Failed authentications per client address, in fixed one-minute windows.
+
+    ``failures_per_window`` wrong tokens from one address within a window
+    and the next ones are refused (429) until the window ends; a valid token
+    is never held up (``api.deps.authenticate`` asks this only after a
+    token failed). O(1) per failure; at most ``max_addresses`` addresses are
+    kept: past that, the windows that ended are dropped, then the oldest.
+    Thread-safe: an exception handler may run in the thread pool."""
+
+    def __init__(
+        self,
+        failures_per_window: int,
+        *,
+        window_s: float = 60.0,
+        max_addresses: int = 10_000,
+    ) -> None:
+        self.failures_per_window = failures_per_window
+        self.window_s = window_s
+        self.max_addresses = max_addresses
+        # address -> (window start, failures in it), oldest window first.
+        self._windows: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._windows)
+
+    def failed(self, address: str, now: float) -> float | None:
+        """Count a failure from ``address``; the seconds until it may try
+        again when it is over the limit, else ``None``."""
+        with self._lock:
+            return self._failed(address, now)
+
+    def _failed(self, address: str, now: float) -> float | None:
+        start, count = self._windows.get(address, (now, 0))
+        if now - start >= self.window_s:
+            start, count = now, 0
+            self._windows.move_to_end(address)  # a new window: the newest
+        elif address not in self._windows and len(self._windows) >= self.max_addresses:
+            self._prune(now)
+        self._windows[address] = (start, count + 1)
+        count += 1
+        if count <= self.failures_per_window:
+            return None
+        return max(start + self.window_s - now, 0.0)
+
+    def _prune(self, now: float) -> None:
+        """Drop the windows that ended (the oldest come first), then, if
+        still full, the oldest ones."""
+        while self._windows:
+            start, _ = next(iter(self._windows.values()))
+            if now - start < self.window_s and len(self._windows) < self.max_addresses:
+                break
+            self._windows.popitem(last=False)

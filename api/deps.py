@@ -25,15 +25,17 @@ Invariants owned here:
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
+import time
+from math import ceil
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from api.auth import KeyRing, bearer_token
-from api.problems import NotAuthenticatedError
+from api.auth import AuthThrottle, KeyRing, bearer_token
+from api.metrics import Metrics
+from api.problems import NotAuthenticatedError, TooManyFailuresError
 from ledger.application import Ledger
 from ledger.audit.service import Audit
 from ledger.errors import UnknownAccountError
@@ -83,9 +85,34 @@ def authenticate(request: Request) -> Actor:
     keyring: KeyRing = request.app.state.keyring
     actor = keyring.actor_for(token)
     if actor is None:
+        _count_failure(request)
         raise NotAuthenticatedError("the bearer token matches no API key")
     request.state.actor = actor
     return actor
+
+
+def _count_failure(request: Request) -> None:
+    """Count a wrong token; ``TooManyFailuresError`` (429) once the client's
+    address is over the limit. A valid token never comes here."""
+    wait_s = failed_authentication(request)
+    if wait_s is not None:
+        address = request.client.host if request.client else "unknown"
+        raise TooManyFailuresError(
+            f"too many failed authentications from {address}; retry after {wait_s} s",
+            retry_after_s=wait_s,
+        )
+
+
+def failed_authentication(request: Request) -> int | None:
+    """Count a wrong key from the client's address (``api.auth.AuthThrottle``,
+    ``/metrics``); the seconds it must wait when it is over the limit, else
+    ``None``. The API's bearer tokens and the console's sign-in both count."""
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client else "unknown"
+    wait_s = throttle.failed(address, time.monotonic())
+    metrics: Metrics = request.app.state.metrics
+    metrics.auth_failed(throttled=wait_s is not None)
+    return None if wait_s is None else max(ceil(wait_s), 1)
 
 
 async def current_actor(request: Request) -> Actor:
@@ -93,16 +120,25 @@ async def current_actor(request: Request) -> Actor:
     return authenticate(request)
 
 
-def allowed(action: Action) -> Callable[[Request], Awaitable[Actor]]:
-    """A dependency: the caller's actor, if its role may do ``action`` (else 403)."""
+class Allowed:
+    """A dependency: the caller's actor, if its role may do ``action`` (else 403).
 
-    async def check(request: Request) -> Actor:
+    ``action`` stays readable on the dependency, so that the OpenAPI document
+    names the roles of each operation from ``ledger.permissions`` (``api.openapi``)."""
+
+    def __init__(self, action: Action) -> None:
+        self.action = action
+        self.__name__ = f"may_{action.value}"
+
+    async def __call__(self, request: Request) -> Actor:
         actor = authenticate(request)
-        authorize(actor, action)
+        authorize(actor, action=self.action)
         return actor
 
-    check.__name__ = f"may_{action.value}"
-    return check
+
+def allowed(action: Action) -> Allowed:
+    """A dependency: the caller's actor, if its role may do ``action`` (else 403)."""
+    return Allowed(action)
 
 
 def optional_actor(request: Request) -> Actor | None:

@@ -157,6 +157,10 @@ class FeedItemOut(BaseModel):
 
 
 class FeedPageOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": FEED_EXAMPLES[:2], "next_after": 102}]}  # type: ignore[dict-item]
+    )
+
     items: list[FeedItemOut]
     next_after: int = Field(
         description="pass as ?after= for the next page: the last position read, "
@@ -185,7 +189,25 @@ class WebhookIn(BaseModel):
     types: list[str] = Field(max_length=len(FEED_TYPES) * 2, examples=[["BalanceLow"]])
 
 
+_WEBHOOK_EXAMPLE: dict[str, Any] = {
+    "webhook_id": "7d9a4c2e-1f3b-4a5c-8e6d-0b1a2c3d4e5f",
+    "url": "https://helpdesk.example/ledger-hook",
+    "types": ["BalanceLow", "QuoteAwaitingAcceptance"],
+    "status": "active",
+    "created_at": "2026-03-01T09:00:00+00:00",
+    "created_by": "admin:di",
+    "disabled_at": None,
+    "delivered_up_to": 102,
+    "attempts": 0,
+    "next_attempt_at": None,
+    "failing_since": None,
+    "last_error": None,
+}
+
+
 class WebhookOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [_WEBHOOK_EXAMPLE]})
+
     webhook_id: UUID
     url: str
     types: list[str]
@@ -201,10 +223,20 @@ class WebhookOut(BaseModel):
 
 
 class WebhookCreatedOut(WebhookOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**_WEBHOOK_EXAMPLE, "secret": "whsec_3q2+7w8Kx1nN0pRrT5vYbA=="}]
+        }
+    )
+
     secret: str = Field(description="shown once: keep it to verify Ledger-Signature")
 
 
 class WebhookListOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"items": [_WEBHOOK_EXAMPLE], "next_cursor": None}]}
+    )
+
     items: list[WebhookOut]
     next_cursor: str | None = None
 
@@ -223,6 +255,30 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryListOut(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "seq": 1,
+                            "position": 101,
+                            "type": "BalanceLow",
+                            "at": "2026-03-02T10:15:01+00:00",
+                            "outcome": "delivered",
+                            "status_code": 204,
+                            "error": None,
+                            "response_body": "",
+                            "duration_ms": 38,
+                            "next_retry_at": None,
+                        }
+                    ],
+                    "next_cursor": None,
+                }
+            ]
+        }
+    )
+
     items: list[DeliveryOut]
     next_cursor: str | None
 

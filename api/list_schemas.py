@@ -16,10 +16,10 @@ accounts' items are ``AccountOut.now`` (an account joined with the day).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.schemas import AccountOut, InvoiceViewOut, MovementsOut, Out, RequestOut
 from ledger.projections import BalanceRow, MovementRow, Page
@@ -57,22 +57,43 @@ CustomerFilter = Annotated[
 ]
 
 
+_CURSOR_EXAMPLE = "eyJwIjo3fQ.kXo2"
+
+
+def _page_examples(item: type[BaseModel], **more: Any) -> ConfigDict:
+    """A page of one example item (the item schema's own), for the OpenAPI document."""
+    example = {"items": [item.model_json_schema()["examples"][0]], **more}
+    return ConfigDict(
+        extra="forbid", from_attributes=True, json_schema_extra={"examples": [example]}
+    )
+
+
 class AccountsPage(Out):
+    model_config = _page_examples(AccountOut, next_cursor=_CURSOR_EXAMPLE)
     items: list[AccountOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
 class RequestsPage(Out):
+    model_config = _page_examples(RequestOut, next_cursor=_CURSOR_EXAMPLE)
     items: list[RequestOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
 class InvoicesPage(Out):
+    model_config = _page_examples(InvoiceViewOut, next_cursor=None)
     items: list[InvoiceViewOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 
 class MovementsPage(MovementsOut):
+    model_config = ConfigDict(
+        extra="forbid",
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [{**MovementsOut.model_json_schema()["examples"][0], "next_cursor": None}]
+        },
+    )
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
 
 

@@ -26,6 +26,8 @@ class Metrics:
         self._buckets: defaultdict[str, list[int]] = defaultdict(lambda: [0] * len(BUCKETS_S))
         self._sum: defaultdict[str, float] = defaultdict(float)
         self._count: defaultdict[str, int] = defaultdict(int)
+        self._auth_failures = 0
+        self._auth_throttled = 0
 
     def observe(self, method: str, route: str, status: int, duration_s: float) -> None:
         with self._lock:
@@ -36,6 +38,12 @@ class Metrics:
                     buckets[i] += 1
             self._sum[route] += duration_s
             self._count[route] += 1
+
+    def auth_failed(self, *, throttled: bool) -> None:
+        """A wrong bearer token; ``throttled`` when it was answered 429."""
+        with self._lock:
+            self._auth_failures += 1
+            self._auth_throttled += throttled
 
     def render(self, position: int | None, lag: Mapping[str, int]) -> str:
         lines: list[str] = []
@@ -68,6 +76,16 @@ class Metrics:
                     f'ledger_http_request_duration_seconds_count{{route="{label}"}} '
                     f"{self._count[route]}"
                 )
+            lines += _header(
+                "ledger_auth_failures_total", "counter", "requests with a wrong bearer token"
+            )
+            lines.append(f"ledger_auth_failures_total {self._auth_failures}")
+            lines += _header(
+                "ledger_auth_throttled_total",
+                "counter",
+                "wrong bearer tokens answered 429: too many from one client address",
+            )
+            lines.append(f"ledger_auth_throttled_total {self._auth_throttled}")
         if position is not None:
             lines += _header(
                 "ledger_events_appended", "gauge", "global position of the newest stored event"

@@ -17,6 +17,9 @@ Invariants owned here:
   the health endpoints never wait, and others are refused at once with 401);
 - a client gone before its body has been read gets no answer (the request
   is not handled, nothing is stored);
+- every answer but the console's (``/console``, which sets its own) carries
+  ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``,
+  and an answer to a request with a bearer token ``Cache-Control: no-store``;
 - requests are counted for ``/metrics``;
 - an unexpected exception is logged and answered as a problem+json 500
   (the last resort; the tests assert it never happens).
@@ -43,6 +46,12 @@ error_logger = logging.getLogger("api")
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _READ_CHUNK_LIMIT = 10_000  # bound on the body's receive loop
+#: Paths whose pages set their own security headers.
+CONSOLE_PREFIX = "/console"
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 _PROCESS_TAG = secrets.token_hex(10)
 _REQUEST_NUMBERS = itertools.count(1)
 
@@ -84,6 +93,10 @@ class RequestMiddleware:
         request_id = _incoming_request_id(scope) or _new_request_id()
         status = 500
         response_started = False
+        authorization = _header(scope, b"authorization")
+        key = bearer_token(authorization) if authorization else None
+        # The console's pages set their own headers (a Content-Security-Policy too).
+        console = str(scope.get("path", "")).startswith(CONSOLE_PREFIX)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -92,11 +105,11 @@ class RequestMiddleware:
                 response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
+                if not console:
+                    _add_security_headers(headers, authenticated=key is not None)
                 message = {**message, "headers": headers}
             await send(message)
 
-        authorization = _header(scope, b"authorization")
-        key = bearer_token(authorization) if authorization else None
         if key is not None:
             in_flight = self._in_flight.get(key, 0)
             if in_flight >= self.max_concurrent_per_key:
@@ -184,6 +197,14 @@ class RequestMiddleware:
             "actor": actor,
         }
         logger.info(json.dumps(line))
+
+
+def _add_security_headers(headers: list[tuple[bytes, bytes]], *, authenticated: bool) -> None:
+    """Every answer: no content sniffing, no referrer; an answer to a request
+    with a token is never stored by a cache (unless the handler said otherwise)."""
+    headers.extend(_SECURITY_HEADERS)
+    if authenticated and not any(name.lower() == b"cache-control" for name, _ in headers):
+        headers.append((b"cache-control", b"no-store"))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import StreamingResponse
@@ -26,6 +26,21 @@ from ledger.projections import MovementRow
 MAX_PAGE = 1000
 # The same columns as ``ledger export-audit``, so both files read alike.
 CSV_COLUMNS = EXPORT_COLUMNS
+
+#: The OpenAPI answer of ``?format=csv``, with an example.
+CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {
+            "text/csv": {
+                "schema": {"type": "string"},
+                "example": ",".join(CSV_COLUMNS)
+                + "\r\n"
+                + "7,2026-03-02T11:05:00+00:00,C-1001,charge,-25,55,"
+                + "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10,,specialist:bo,\r\n",
+            }
+        }
+    }
+}
 
 Cursor = Annotated[
     int,

@@ -101,6 +101,15 @@ class NotAuthenticatedError(Exception):
         self.detail = detail
 
 
+class TooManyFailuresError(Exception):
+    """Too many wrong tokens from one client address: 429 with ``Retry-After``."""
+
+    def __init__(self, detail: str, *, retry_after_s: int) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
 def problem(
     status: int,
     detail: str,
@@ -121,6 +130,16 @@ def problem(
         # A rule's own ``status`` (a request's status) must not hide the HTTP one.
         body[f"current_{name}" if name in _RESERVED else name] = value
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def problem_body(status: int, detail: str) -> dict[str, Any]:
+    """A problem document's members for ``status`` (the OpenAPI examples)."""
+    return {
+        "type": TYPE_BASE + _CODES.get(status, "error"),
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
 
 
 def problem_bytes(status: int, detail: str, request_id: str | None = None) -> bytes:
@@ -220,6 +239,12 @@ def _validation_error(request: Request, exc: Exception) -> Response:
         return problem(
             400, "the body is not valid JSON", code="malformed-json", fields={"field": "body"}
         )
+    if _sent_other_than_json(request, exc):
+        return problem(
+            415,
+            "the body must be JSON: send it with Content-Type: application/json",
+            fields={"field": "body"},
+        )
     fields = ", ".join(dict.fromkeys(e["field"] for e in errors))
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
     return problem(
@@ -233,6 +258,20 @@ def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+def _sent_other_than_json(request: Request, exc: RequestValidationError) -> bool:
+    """The body was refused because it came with a content type other than
+    JSON (FastAPI then hands the route the raw bytes, which fail validation).
+    No content type at all is read as JSON."""
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        return False
+    media_type = content_type.partition(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return False
+    # The whole body refused (not one of its fields, as a form's would be).
+    return any(tuple(e.get("loc", ())) == ("body",) for e in exc.errors())
+
+
 def _refused_caller(request: Request) -> Response | None:
     """The 400/401 answer to a caller who is not authenticated, else ``None``."""
     from api.deps import authenticate  # api.deps imports this module
@@ -241,6 +280,8 @@ def _refused_caller(request: Request) -> Response | None:
         authenticate(request)
     except NotAuthenticatedError as e:
         return _not_authenticated(request, e)
+    except TooManyFailuresError as e:
+        return _too_many_failures(request, e)
     except StarletteHTTPException as e:
         return _http_error(request, e)
     return None
@@ -262,9 +303,20 @@ def _not_authenticated(request: Request, exc: Exception) -> JSONResponse:
     return problem(401, exc.detail, headers={"WWW-Authenticate": "Bearer"})
 
 
+def _too_many_failures(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, TooManyFailuresError)
+    return problem(
+        429,
+        exc.detail,
+        code="too-many-failed-authentications",
+        headers={"Retry-After": str(exc.retry_after_s), "WWW-Authenticate": "Bearer"},
+    )
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: domain errors, validation, routing, authentication."""
     app.add_exception_handler(LedgerError, _ledger_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(NotAuthenticatedError, _not_authenticated)
+    app.add_exception_handler(TooManyFailuresError, _too_many_failures)

@@ -187,6 +187,15 @@ class RefundIn(Body):
 # --- responses ----------------------------------------------------------------------
 
 
+_EXAMPLE_DIGEST = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b"
+
+
+def _out_examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(
+        extra="forbid", from_attributes=True, json_schema_extra={"examples": list(examples)}
+    )
+
+
 class Out(BaseModel):
     """Base of every response: built with ``model_validate`` from a value's attributes."""
 
@@ -199,6 +208,9 @@ class Period(Out):
 
 
 class AccountOpenedOut(Out):
+    model_config = _out_examples(
+        {"customer_id": "C-1001", "name": "Acme Store", "balance": 0, "position": 1}
+    )
     customer_id: str
     name: str
     balance: int
@@ -206,6 +218,21 @@ class AccountOpenedOut(Out):
 
 
 class AccountOut(Out):
+    model_config = _out_examples(
+        {
+            "customer_id": "C-1001",
+            "name": "Acme Store",
+            "balance": 55,
+            "purchased": 80,
+            "charged": 25,
+            "refunded": 0,
+            "adjusted": 0,
+            "update_subscription": {"valid_from": "2026-01-01", "valid_until": "2027-01-01"},
+            "subscription_active": True,
+            "as_of": None,
+            "position": 7,
+        }
+    )
     customer_id: str
     name: str
     balance: int
@@ -244,6 +271,16 @@ def _values(value: Any, *, but: str, also: str = "") -> dict[str, Any]:
 
 
 class InvoiceOut(Out):
+    model_config = _out_examples(
+        {
+            "invoice_id": "0e7c1a52-3b7d-4e8f-a4c6-9a1b2c3d4e5f",
+            "customer_id": "C-1001",
+            "credits": 80,
+            "amount_usd": "90.00",
+            "status": "issued",
+            "position": 2,
+        }
+    )
     invoice_id: UUID
     customer_id: str
     credits: int
@@ -253,6 +290,15 @@ class InvoiceOut(Out):
 
 
 class InvoiceSettledOut(Out):
+    model_config = _out_examples(
+        {
+            "invoice_id": "0e7c1a52-3b7d-4e8f-a4c6-9a1b2c3d4e5f",
+            "customer_id": "C-1001",
+            "status": "paid",
+            "balance": 80,
+            "position": 4,
+        }
+    )
     invoice_id: UUID
     customer_id: str
     status: str
@@ -261,6 +307,17 @@ class InvoiceSettledOut(Out):
 
 
 class InvoiceViewOut(Out):
+    model_config = _out_examples(
+        {
+            "invoice_id": "0e7c1a52-3b7d-4e8f-a4c6-9a1b2c3d4e5f",
+            "customer_id": "C-1001",
+            "credits": 80,
+            "amount_usd": "90.00",
+            "status": "paid",
+            "payment_ref": "bank-2026-0042",
+            "issued_at": "2026-03-02T10:15:00Z",
+        }
+    )
     invoice_id: UUID
     customer_id: str
     credits: int
@@ -274,6 +331,7 @@ class InvoiceViewOut(Out):
 
 
 class BalanceOut(Out):
+    model_config = _out_examples({"customer_id": "C-1001", "balance": 90, "position": 9})
     customer_id: str
     balance: int
     position: int
@@ -310,6 +368,14 @@ class AdjustmentsOut(Out):
 
 
 class SubscriptionOut(Out):
+    model_config = _out_examples(
+        {
+            "customer_id": "C-1001",
+            "valid_from": "2026-01-01",
+            "valid_until": "2027-01-01",
+            "position": 5,
+        }
+    )
     customer_id: str
     valid_from: date
     valid_until: date
@@ -317,6 +383,14 @@ class SubscriptionOut(Out):
 
 
 class RequestChangedOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "status": "open",
+            "price": 25,
+            "position": 6,
+        }
+    )
     request_id: UUID
     status: str
     price: int | None
@@ -324,6 +398,16 @@ class RequestChangedOut(Out):
 
 
 class QuotedOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "status": "quoted",
+            "work_price": 30,
+            "surcharge": 5,
+            "price": 35,
+            "position": 8,
+        }
+    )
     request_id: UUID
     status: str
     work_price: int
@@ -343,6 +427,14 @@ class StartedOut(Out):
 
 
 class ChargedOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "charged": 25,
+            "balance": 55,
+            "position": 7,
+        }
+    )
     request_id: UUID
     charged: int
     balance: int
@@ -350,6 +442,14 @@ class ChargedOut(Out):
 
 
 class RefundedOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "refunded": 25,
+            "balance": 80,
+            "position": 11,
+        }
+    )
     request_id: UUID
     refunded: int = Field(description="credits refunded on this request in total")
     balance: int
@@ -375,6 +475,26 @@ class RequestState(Out):
 
 
 class RequestOut(RequestState):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "customer_id": "C-1001",
+            "category": "store_update",
+            "subject": "Update to 4.4.4",
+            "status": "charged",
+            "price": 25,
+            "agreed_price": 25,
+            "charged": 25,
+            "refunded": 0,
+            "revisions": 0,
+            "from_version": "4.4.1",
+            "to_version": "4.4.4",
+            "third_party": False,
+            "opened_at": "2026-03-02T10:20:00Z",
+            "closed_at": "2026-03-02T11:05:00Z",
+            "position": 7,
+        }
+    )
     position: int = Field(description="the read model's position")
 
 
@@ -393,6 +513,38 @@ class HistoryEventOut(Out):
 
 
 class HistoryOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+            "events": [
+                {
+                    "position": 6,
+                    "version": 1,
+                    "type": "RequestOpened",
+                    "at": "2026-03-02T10:20:00Z",
+                    "actor": "helpdesk:ana",
+                    "data": {"category": "store_update", "subject": "Update to 4.4.4"},
+                    "state": {
+                        "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+                        "customer_id": "C-1001",
+                        "category": "store_update",
+                        "subject": "Update to 4.4.4",
+                        "status": "open",
+                        "price": 25,
+                        "agreed_price": None,
+                        "charged": None,
+                        "refunded": 0,
+                        "revisions": 0,
+                        "from_version": "4.4.1",
+                        "to_version": "4.4.4",
+                        "third_party": False,
+                        "opened_at": "2026-03-02T10:20:00Z",
+                        "closed_at": None,
+                    },
+                }
+            ],
+        }
+    )
     request_id: UUID
     events: list[HistoryEventOut]
 
@@ -411,6 +563,37 @@ class MovementOut(Out):
 
 
 class MovementsOut(Out):
+    model_config = _out_examples(
+        {
+            "items": [
+                {
+                    "position": 4,
+                    "at": "2026-03-02T10:16:00Z",
+                    "customer_id": "C-1001",
+                    "kind": "purchase",
+                    "amount": 80,
+                    "balance_after": 80,
+                    "request_id": None,
+                    "invoice_id": "0e7c1a52-3b7d-4e8f-a4c6-9a1b2c3d4e5f",
+                    "actor": "finance:cy",
+                    "reason": None,
+                },
+                {
+                    "position": 7,
+                    "at": "2026-03-02T11:05:00Z",
+                    "customer_id": "C-1001",
+                    "kind": "charge",
+                    "amount": -25,
+                    "balance_after": 55,
+                    "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+                    "invoice_id": None,
+                    "actor": "specialist:bo",
+                    "reason": None,
+                },
+            ],
+            "next_after": None,
+        }
+    )
     items: list[MovementOut]
     next_after: int | None = Field(
         description="pass as ?page_after= for the next page; null on the last page"
@@ -418,6 +601,18 @@ class MovementsOut(Out):
 
 
 class SummaryOut(Out):
+    model_config = _out_examples(
+        {
+            "credits_sold": 80,
+            "usd_received": "90.00",
+            "credits_charged": 25,
+            "credits_refunded": 0,
+            "credits_adjusted": 0,
+            "credits_outstanding": 55,
+            "liability_usd": "61.88",
+            "position": 7,
+        }
+    )
     credits_sold: int
     usd_received: UsdOut
     credits_charged: int
@@ -429,6 +624,15 @@ class SummaryOut(Out):
 
 
 class SupportHoursOut(Out):
+    model_config = _out_examples(
+        {
+            "open": False,
+            "now": "2026-03-07T10:00:00+04:00",
+            "next_open": "2026-03-09T09:00:00+04:00",
+            "time_zone": "Europe/Samara",
+            "hours": "Mon-Fri 09:00-18:00 Europe/Samara",
+        }
+    )
     open: bool
     now: datetime
     next_open: datetime | None
@@ -437,10 +641,14 @@ class SupportHoursOut(Out):
 
 
 class HealthOut(Out):
+    model_config = _out_examples({"status": "ok"})
     status: str
 
 
 class ReadyOut(Out):
+    model_config = _out_examples(
+        {"status": "ready"}, {"status": "ready", "position": 7, "lag": {"balances": 0}}
+    )
     status: str
     #: ``position``, ``lag`` and ``details`` are given to the admin role only.
     position: int | None = None
@@ -451,11 +659,72 @@ class ReadyOut(Out):
 class Problem(BaseModel):
     """RFC 9457 problem details; the rule's own fields are extension members."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://ledger.example/problems/unknown-account",
+                    "title": "Unknown account",
+                    "status": 404,
+                    "detail": "no account for customer 'C-1001'",
+                    "customer_id": "C-1001",
+                }
+            ]
+        },
+    )
     type: str
     title: str
     status: int
     detail: str
+
+
+class PaymentRequiredProblem(Problem):
+    """402: the balance does not cover the price."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://ledger.example/problems/insufficient-credits",
+                    "title": "Not enough credits",
+                    "status": 402,
+                    "detail": "the balance of 10 credits does not cover the price of 25 credits",
+                    "customer_id": "C-1001",
+                    "balance": 10,
+                    "price": 25,
+                }
+            ]
+        },
+    )
+    customer_id: str
+    balance: int = Field(description="the account's balance, in credits")
+    price: int = Field(description="the price to charge, in credits")
+
+
+class ForbiddenProblem(Problem):
+    """403: the key's role may not do this; ``allowed_roles`` may."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "https://ledger.example/problems/permission-denied",
+                    "title": "Not allowed for this role",
+                    "status": 403,
+                    "detail": "role 'helpdesk' may not charge; allowed: specialist, admin",
+                    "role": "helpdesk",
+                    "action": "charge",
+                    "allowed_roles": ["specialist", "admin"],
+                }
+            ]
+        },
+    )
+    role: str
+    action: str
+    allowed_roles: list[str]
 
 
 # --- audit ---------------------------------------------------------------------------
@@ -474,6 +743,15 @@ class ChainBreakOut(Out):
 
 
 class VerificationOut(Out):
+    model_config = _out_examples(
+        {
+            "ok": True,
+            "head": {"position": 7, "count": 7, "hash": _EXAMPLE_DIGEST},
+            "checked": 7,
+            "unchained": 0,
+            "first_break": None,
+        }
+    )
     ok: bool
     head: ChainHeadOut
     checked: int
@@ -503,6 +781,35 @@ class StatementLineOut(Out):
 
 
 class StatementOut(Out):
+    model_config = _out_examples(
+        {
+            "customer_id": "C-1001",
+            "account_id": "2d1f0a9e-6b3c-4f7a-8e21-5c4d3b2a1f00",
+            "name": "Acme Store",
+            "since": None,
+            "until": None,
+            "opening_balance": 0,
+            "closing_balance": 55,
+            "lines": [
+                {
+                    "position": 7,
+                    "version": 3,
+                    "at": "2026-03-02T11:05:00+00:00",
+                    "kind": "charge",
+                    "amount": -25,
+                    "balance_after": 55,
+                    "request_id": "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10",
+                    "invoice_id": None,
+                    "actor": "specialist:bo",
+                    "reason": None,
+                    "event_digest": _EXAMPLE_DIGEST,
+                }
+            ],
+            "chain_head": {"position": 7, "count": 7, "hash": _EXAMPLE_DIGEST},
+            "issued_at": "2026-03-31T12:00:00+00:00",
+            "digest": _EXAMPLE_DIGEST,
+        }
+    )
     customer_id: str
     account_id: str
     name: str

@@ -60,6 +60,8 @@ class LedgerSettings(BaseSettings):
     #: How long a read model may stay late (or no worker hold the read
     #: models' locks) before ``/readyz`` answers 503, in seconds.
     ready_lag_grace_s: float = 30.0
+    #: Wrong bearer tokens from one client address in a minute beyond which the API answers 429.
+    auth_failures_per_minute: int = 20
     #: ``BalanceLow`` is raised when a movement takes a balance below this.
     low_balance: int = 20
     #: Webhook delivery: the answer timeout, the first retry delay and its cap,
@@ -199,6 +201,13 @@ class LedgerSettings(BaseSettings):
     def _check_ready_lag_grace(cls, value: float) -> float:
         if not 0 <= value <= 3600:
             raise ValueError("the grace period is between 0 and 3600 seconds")
+        return value
+
+    @field_validator("auth_failures_per_minute")
+    @classmethod
+    def _check_auth_failures_per_minute(cls, value: int) -> int:
+        if not 1 <= value <= 1_000_000:
+            raise ValueError("the failed-authentication limit is between 1 and 1000000")
         return value
 
     @field_validator("low_balance")

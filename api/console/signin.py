@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from api.console.web import Person, form_of, redirect, render, sessions, signed_in
+from api.deps import failed_authentication
 
 router = APIRouter()
 
@@ -29,14 +30,22 @@ async def sign_in(request: Request) -> Response:
     form = await form_of(request, None)
     key = request.app.state.keyring.key_of(form.get("token", "").strip())
     if key is None:
-        return render(
+        # Counted with the API's wrong tokens: too many from one address is a 429.
+        wait_s = failed_authentication(request)
+        message = "This key is not one of the ledger's API keys."
+        if wait_s is not None:
+            message = f"Too many wrong keys from this address: try again in {wait_s} s."
+        page = render(
             request,
             "sign_in.html",
             None,
-            status_code=401,
+            status_code=401 if wait_s is None else 429,
             next=_safe_next(form.get("next")),
-            errors=[("token", "This key is not one of the ledger's API keys.")],
+            errors=[("token", message)],
         )
+        if wait_s is not None:
+            page.headers["Retry-After"] = str(wait_s)
+        return page
     response = redirect(_safe_next(form.get("next")))
     sessions(request).start(request, response, key)
     return response

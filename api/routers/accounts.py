@@ -20,7 +20,7 @@ from api.deps import (
     allowed,
     get_read_models,
 )
-from api.movements import Cursor, Limit, csv_response
+from api.movements import CSV_RESPONSE, Cursor, Limit, csv_response
 from api.responses import ModelJSON
 from api.routers import READ, WRITE, problems
 from api.timeparams import instant
@@ -94,7 +94,7 @@ def get_account(
 @router.get(
     "/{customer_id}/movements",
     response_model=ls.MovementsPage,
-    responses={**problems(*READ), 200: {"content": {"text/csv": {}}}},
+    responses={**problems(*READ), **CSV_RESPONSE},
 )
 def account_movements(
     customer_id: CustomerId,

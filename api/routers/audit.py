@@ -10,7 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from api import schemas as s
 from api.deps import AuditDep, CaughtUp, allowed
-from api.movements import Cursor, Limit, csv_response, movements_page
+from api.movements import CSV_RESPONSE, Cursor, Limit, csv_response, movements_page
 from api.responses import ModelJSON
 from api.routers import READ, problems
 from api.timeparams import instant
@@ -30,7 +30,7 @@ Instant = Annotated[
 @router.get(
     "/movements",
     response_model=s.MovementsOut,
-    responses={**problems(*READ), 200: {"content": {"text/csv": {}}}},
+    responses={**problems(*READ), **CSV_RESPONSE},
 )
 def audit_movements(
     actor: Annotated[Actor, Depends(allowed(Action.READ_AUDIT))],

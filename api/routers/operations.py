@@ -96,7 +96,27 @@ async def readyz(
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=problems(401, 403))
+_METRICS_EXAMPLE = """\
+# HELP ledger_http_requests_total HTTP requests answered
+# TYPE ledger_http_requests_total counter
+ledger_http_requests_total{method="GET",route="/v1/support-hours",status="200"} 3
+# HELP ledger_auth_failures_total requests with a wrong bearer token
+# TYPE ledger_auth_failures_total counter
+ledger_auth_failures_total 0
+# HELP ledger_events_appended global position of the newest stored event
+# TYPE ledger_events_appended gauge
+ledger_events_appended 7
+"""
+
+
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={
+        **problems(401, 403),
+        200: {"content": {"text/plain": {"example": _METRICS_EXAMPLE}}},
+    },
+)
 def metrics(
     request: Request,
     _: Annotated[None, Depends(may_read_metrics)],
