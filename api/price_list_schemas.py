@@ -6,7 +6,7 @@ answers 422 naming the field."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import ConfigDict, Field
 
@@ -82,7 +82,20 @@ class StoreUpdateOut(Out):
     per_step: int
 
 
+_LIST_EXAMPLE: dict[str, Any] = {
+    "version": 1,
+    "effective_from": "2026-01-01T00:00:00+00:00",
+    "packages": [{"credits": 80, "amount_usd": "90.00"}],
+    "categories": {"configuration": 10, "complex_modification": None},
+    "minimums": {"complex_modification": 20},
+    "store_update": {"base": 20, "included_steps": 2, "per_step": 5},
+    "free_categories": ["security_fix"],
+    "subscription_categories": ["theme_update"],
+}
+
+
 class PriceListOut(Out):
+    model_config = ConfigDict(json_schema_extra={"examples": [_LIST_EXAMPLE]})
     version: int
     effective_from: datetime
     packages: list[PackageOut]
@@ -104,10 +117,18 @@ class PriceListOut(Out):
 
 
 class PriceListsOut(Out):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"versions": [_LIST_EXAMPLE]}]})
     versions: list[PriceListOut] = Field(description="every version, oldest first")
 
 
 class PriceListPublishedOut(Out):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"version": 2, "effective_from": "2027-01-04T00:00:00+04:00", "position": 30}
+            ]
+        }
+    )
     version: int
     effective_from: datetime
     position: int

@@ -223,6 +223,7 @@ class AccountOut(Out):
             "customer_id": "C-1001",
             "name": "Acme Store",
             "balance": 55,
+            "available": 55,
             "purchased": 80,
             "charged": 25,
             "refunded": 0,
@@ -316,6 +317,7 @@ class InvoiceViewOut(Out):
             "status": "paid",
             "payment_ref": "bank-2026-0042",
             "issued_at": "2026-03-02T10:15:00Z",
+            "price_list_version": 1,
         }
     )
     invoice_id: UUID
@@ -340,12 +342,29 @@ class BalanceOut(Out):
 class AdjustmentProposedOut(Out):
     """202: the adjustment exceeds the limit and awaits another finance key."""
 
+    model_config = _out_examples(
+        {
+            "adjustment_id": "00000000-0000-4000-8000-0000000000a1",
+            "status": "proposed",
+            "position": 12,
+        }
+    )
+
     adjustment_id: UUID
     status: Literal["proposed"]
     position: int
 
 
 class AdjustmentDecidedOut(Out):
+    model_config = _out_examples(
+        {
+            "adjustment_id": "00000000-0000-4000-8000-0000000000a1",
+            "customer_id": "C-1001",
+            "status": "approved",
+            "balance": 255,
+            "position": 13,
+        }
+    )
     adjustment_id: UUID
     customer_id: str
     status: str
@@ -364,6 +383,21 @@ class AdjustmentOut(Out):
 
 
 class AdjustmentsOut(Out):
+    model_config = _out_examples(
+        {
+            "adjustments": [
+                {
+                    "adjustment_id": "00000000-0000-4000-8000-0000000000a1",
+                    "customer_id": "C-1001",
+                    "credits": 200,
+                    "reason": "goodwill after the outage",
+                    "status": "proposed",
+                    "proposed_by": "finance:cy",
+                    "decided_by": None,
+                }
+            ]
+        }
+    )
     adjustments: list[AdjustmentOut]
 
 
@@ -417,6 +451,17 @@ class QuotedOut(Out):
 
 
 class StartedOut(Out):
+    model_config = _out_examples(
+        {
+            "request_id": "00000000-0000-4000-8000-0000000000b2",
+            "customer_id": "C-1001",
+            "held": 25,
+            "lapses_at": "2026-12-08T15:00:00+04:00",
+            "balance": 80,
+            "available": 55,
+            "position": 11,
+        }
+    )
     request_id: UUID
     customer_id: str
     held: int = Field(description="the credits held for the request")
@@ -540,6 +585,7 @@ class HistoryOut(Out):
                         "third_party": False,
                         "opened_at": "2026-03-02T10:20:00Z",
                         "closed_at": None,
+                        "price_list_version": 1,
                     },
                 }
             ],

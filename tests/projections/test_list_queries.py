@@ -344,14 +344,25 @@ def _plans(store: Store) -> dict[str, str]:
 def test_every_list_query_is_an_index_scan(services: Services) -> None:
     _seed(services.store)
     plans = _plans(services.store)
+    trigrams = True
+    if services.store.backend == "postgres":
+        with services.store.reading() as cur:
+            trigrams = bool(
+                cur.run("SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm'").all()
+            )
     for name, plan in plans.items():
         print(f"--- {name}\n{plan}")  # the plans, for the note (pytest -s)
+        if name == "accounts by name part" and not trigrams:
+            # A server without pg_trgm (pgserver's build): the documented
+            # fallback, a working search without the trigram index.
+            continue
         if services.store.backend == "postgres":
             assert "Seq Scan" not in plan and "Index" in plan, (name, plan)
         else:
             assert "USING" in plan and "INDEX" in plan.upper(), (name, plan)
     if services.store.backend == "postgres":
-        assert "rm_balances_name_trgm" in plans["accounts by name part"]
+        if trigrams:
+            assert "rm_balances_name_trgm" in plans["accounts by name part"]
         assert "rm_balances_customer_search" in plans["accounts by customer prefix"]
 
 
