@@ -63,6 +63,15 @@ WRONG_FOR_STR: list[Any] = [123, True, [], {"$ne": 1}, 1.5]
 BAD_TEXT = ["\x00", "a\x07b", "\x1b[31mred", "x\x7fy", "x" * (MAX_TEXT + 1)]
 BAD_DATES: list[Any] = ["2026-13-45", "../../etc", 20260101, SQL, "2026-01-01T25:00:00"]
 VALID_BODIES: dict[str, dict[str, Any]] = {
+    # A host that resolves to nothing: refused (422), nothing stored.
+    "WebhookIn": {"url": "http://nonexistent.invalid/hook", "types": ["CreditsCharged"]},
+    # A well-formed list whose effective_from has passed: refused, nothing stored.
+    "PublishPriceListIn": {
+        "effective_from": "2020-01-01T00:00:00+00:00",
+        "packages": [{"credits": 80, "amount_usd": "90.00"}],
+        "categories": {},
+        "store_update": {"base": 20, "included_steps": 2, "per_step": 5},
+    },
     "OpenAccountIn": {"customer_id": "{new}", "name": "Hostile Ltd"},
     "IssueInvoiceIn": {"package": 80},
     "SubscriptionIn": {"valid_from": "2026-01-01", "valid_until": "2026-02-01"},
@@ -193,6 +202,9 @@ def _story(client: TestClient) -> dict[str, str]:
         "customer_id": customer_id,
         "invoice_id": invoice.json()["invoice_id"],
         "request_id": opened.json()["request_id"],
+        # No adjustment is proposed here: its routes are probed with an unknown id.
+        "adjustment_id": str(uuid4()),
+        "webhook_id": str(uuid4()),
     }
 
 
