@@ -5,7 +5,8 @@ command a frozen dataclass whose docstring says which events it emits and
 which errors it raises); ``execute`` runs one through the command cycle
 (``ledger.commands.cycle``: authorize, decide, save every changed aggregate
 in one atomic append with its receipt, bounded retry), the one place that
-saves. Each verb below (``charge``, ``open_account``, ...) builds its command
+saves (``ledger.commands.batch`` when concurrent commands share one load
+and one append). Each verb below (``charge``, ``open_account``, ...) builds its command
 value and executes it.
 
 Queries return plain values (``ledger.views``), never aggregates.
@@ -44,6 +45,7 @@ from ledger.aggregates import (
 from ledger.commands import cycle
 from ledger.commands.accounts import AdjustBalance, OpenAccount, RecordSubscription
 from ledger.commands.adjustments import ApproveAdjustment, RejectAdjustment
+from ledger.commands.batch import WORKING, Batcher
 from ledger.commands.cycle import MAX_ATTEMPTS, Command
 from ledger.commands.invoices import IssueInvoice, PayInvoice, VoidInvoice
 from ledger.commands.price_lists import PublishPriceList
@@ -127,6 +129,7 @@ class Ledger(WritePathApplication):
         max_attempts: int = MAX_ATTEMPTS,
         hold_working_hours: int = HOLD_WORKING_HOURS,
         adjustment_limit: int = ADJUSTMENT_LIMIT,
+        batch_commands: bool = False,
     ) -> None:
         super().__init__(env)
         self.calendar = calendar
@@ -136,6 +139,8 @@ class Ledger(WritePathApplication):
         self.adjustment_limit = adjustment_limit
         self.clock = clock
         self.max_attempts = max_attempts
+        #: Group commit of concurrent commands (``LEDGER_BATCH_COMMANDS``), or ``None``.
+        self.batcher: Batcher | None = Batcher(self) if batch_commands else None
 
     def construct_snapshot_store(self) -> EventStore[UUID]:
         """The library's, its table append-only like the events."""
@@ -162,7 +167,13 @@ class Ledger(WritePathApplication):
         idempotency key, a retry returns the first result. Raises what the
         command's docstring says, and ``PermissionDeniedError``,
         ``IdempotencyKeyReusedError``, ``ConcurrencyConflictError``,
-        ``StoreUnavailableError``."""
+        ``StoreUnavailableError``.
+
+        With ``batch_commands``, the command is decided and appended together
+        with those of other threads waiting at the same time
+        (``ledger.commands.batch``), with the same answers and guarantees."""
+        if self.batcher is not None:
+            return self.batcher.run(command, actor, idempotency_key)
         return cycle.run(self, command, actor, idempotency_key)
 
     # Each verb builds its command (whose docstring says what it emits and
@@ -524,7 +535,13 @@ class Ledger(WritePathApplication):
         configured (``ledger.bootstrap``), brought up to date by one query for
         newer events on every load. The others never have snapshots: their
         events are read and replayed directly, without the snapshot lookup.
+
+        While a batch of commands decides (on this thread), the aggregate as
+        that batch left it (``ledger.commands.batch.WORKING``).
         """
+        working = WORKING.get()
+        if working is not None and version is None:
+            return working.get(aggregate_id, snapshots)
         if snapshots:
             try:
                 found: Aggregate = self.repository.get(

@@ -87,6 +87,7 @@ def open_ledger(
         clock=clock,
         hold_working_hours=settings.hold_working_hours,
         adjustment_limit=settings.adjustment_limit,
+        batch_commands=settings.batch_commands,
     )
     ledger.snapshotting_intervals = {CustomerAccount: settings.snapshot_interval}  # type: ignore[misc]
     return ledger

@@ -81,6 +81,9 @@ class LedgerSettings(BaseSettings):
     #: The largest adjustment (in absolute credits) applied without a second
     #: finance key's approval.
     adjustment_limit: int = 100
+    #: Group commit: concurrent commands of one process share one load and
+    #: one append (``ledger.commands.batch``); off, each command is its own.
+    batch_commands: bool = True
 
     @field_validator("api_keys")
     @classmethod

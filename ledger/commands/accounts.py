@@ -40,7 +40,7 @@ class OpenAccount(Command[OpenAccountResult]):
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], OpenAccountResult]:
         account = CustomerAccount.open(self.customer_id, self.name, actor=actor, at=at)
-        if account.id in ledger.repository:
+        if ledger._load(account.id, snapshots=True) is not None:
             raise AccountAlreadyExistsError(account.customer_id)
         return [account], OpenAccountResult(account.customer_id, account.name, 0)
 

@@ -30,10 +30,11 @@ import json
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
@@ -71,6 +72,14 @@ class Command(ABC, Generic[R]):
         """The aggregates changed (to save together) and the result. Raises
         the ``ledger.errors`` error of the rule a change would break."""
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        """The aggregates ``decide`` will load, as far as ``loaded`` (those
+        loaded so far: ``None`` for one with no events) tells: ``(id, whether
+        its type has snapshots)`` pairs. A batch (``ledger.commands.batch``)
+        loads them all together, in rounds, before deciding; one not named is
+        loaded when ``decide`` asks for it."""
+        return ()
+
 
 def fingerprint(command: Command[Any]) -> str:
     """What a receipt remembers of a command's input, to refuse a key reused
@@ -92,7 +101,7 @@ def run(ledger: Ledger, command: Command[R], actor: Actor, idempotency_key: str 
     scope = str(actor)
     digest = ""
     if idempotency_key is not None:
-        _check_key(idempotency_key)
+        check_key(idempotency_key)
         digest = fingerprint(command)
     for attempt in range(1, ledger.max_attempts + 1):
         try:
@@ -105,7 +114,7 @@ def run(ledger: Ledger, command: Command[R], actor: Actor, idempotency_key: str 
             pending = list(aggregates)
             if idempotency_key is not None:
                 pending.append(
-                    _receipt(scope, idempotency_key, command.action, digest, result, actor, at)
+                    receipt_for(scope, idempotency_key, command.action, digest, result, actor, at)
                 )
             recordings = ledger.save(*pending)
         except IntegrityError:
@@ -134,14 +143,14 @@ def _replay(ledger: Ledger, scope: str, key: str, expected: str) -> Any:
     return resolve_topic(receipt.result_topic)(**receipt.result, position=position)
 
 
-def _check_key(key: str) -> None:
+def check_key(key: str) -> None:
     if not isinstance(key, str) or not key.strip() or len(key) > MAX_KEY_LENGTH:
         raise InvalidInputError(
             "Idempotency-Key", f"an idempotency key is 1 to {MAX_KEY_LENGTH} characters"
         )
 
 
-def _receipt(
+def receipt_for(
     scope: str,
     key: str,
     action: Action,

@@ -9,7 +9,7 @@ the charge, refund it or reject the dispute.
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, ClassVar
@@ -77,6 +77,9 @@ class _RequestChange(Command[RequestChangeResult]):
 
     request_id: UUID
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_needs(self.request_id)
+
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
@@ -95,6 +98,9 @@ class _HoldEndingChange(_RequestChange):
     in the same append: ``CreditsReleased`` with ``cause``."""
 
     cause: ClassVar[ReleaseCause]
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_and_account_needs(self.request_id, loaded)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -130,6 +136,9 @@ class Quote(Command[QuoteResult]):
     request_id: UUID
     price: int
     surcharge: int = 0
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_needs(self.request_id)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -185,6 +194,9 @@ class RevisePrice(Command[RequestChangeResult]):
     price: int
     reason: str
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_and_account_needs(self.request_id, loaded)
+
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], RequestChangeResult]:
@@ -210,6 +222,9 @@ class StartWork(Command[StartResult]):
     action = Action.START_WORK
 
     request_id: UUID
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_and_account_needs(self.request_id, loaded)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -246,6 +261,9 @@ class Charge(Command[ChargeResult]):
     action = Action.CHARGE
 
     request_id: UUID
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_and_account_needs(self.request_id, loaded)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -312,6 +330,9 @@ class Refund(Command[RefundResult]):
     credits: int
     reason: str
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _request_and_account_needs(self.request_id, loaded)
+
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], RefundResult]:
@@ -336,3 +357,19 @@ class RejectDispute(_RequestChange):
 
 def _changed(request: SupportRequest) -> RequestChangeResult:
     return RequestChangeResult(request.id, request.status.value, request.price)
+
+
+def _request_needs(request_id: UUID) -> list[tuple[UUID, bool]]:
+    """What a command on one request alone needs (``Command.needs``)."""
+    return [(request_id, False)]
+
+
+def _request_and_account_needs(
+    request_id: UUID, loaded: Mapping[UUID, Aggregate | None]
+) -> list[tuple[UUID, bool]]:
+    """What a command on a request and its account needs: the request, then
+    the account it names (``Command.needs``)."""
+    if request_id not in loaded:
+        return [(request_id, False)]
+    request = loaded[request_id]
+    return [(request.account_id, True)] if isinstance(request, SupportRequest) else []

@@ -76,6 +76,27 @@ the first guard). Figures are in ``bench/results.md``, not here.
    ``PostgresDatastore.__init__`` (``OutageBoundedDatastore.like`` copies them
    all from the one the library built).
 
+7. ``WritePathApplication.save_events``: the save of item 2 for a batch of
+   commands (``ledger.commands.batch``), given the events already collected
+   (in the order of the commands, so that their positions follow it) and the
+   aggregates they came from (for the snapshots). Why: a batch of commands is
+   one append and one transaction, where one ``save`` per command is one
+   each; ``bench/results.md``, "Write throughput". Relies on: what item 2
+   relies on (``_record``, ``_take_snapshots``, ``_notify`` and the attributes
+   of a ``ProcessingEvent``).
+
+8. ``select_events_after`` and ``select_last_snapshots``: the events of many
+   aggregates, each after a version of its own, in one query; and the last
+   snapshot of each of many aggregates, in one query (the library selects the
+   events of one aggregate per query). Why: a batch loads every aggregate its
+   commands need with one query per store, where the library's repository
+   makes one or two per aggregate; ``bench/results.md``, "Write throughput".
+   Relies on: the library's tables (``originator_id``, ``originator_version``,
+   ``topic``, ``state``; ``events_table_name``, ``datastore.schema``), its
+   ``StoredEvent`` (what ``select_events`` returns) and its rows being
+   dictionaries (the datastore's ``dict_row`` factory). On another store
+   (SQLite) both take the public path: ``select_events`` per aggregate.
+
 The read models' own store no longer reads the library's pool settings: it
 is built from the settings in ``ledger.bootstrap.open_store``.
 
@@ -86,7 +107,7 @@ documented way for an aggregate's class method to trigger its created event.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
@@ -95,6 +116,7 @@ import psycopg
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
+    AggregateRecorder,
     InterfaceError,
     OperationalError,
     PersistenceError,
@@ -102,7 +124,12 @@ from eventsourcing.persistence import (
     Recording,
     StoredEvent,
 )
-from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore, PostgresFactory
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+    PostgresFactory,
+)
 from eventsourcing.utils import Environment, EnvType, retry
 from psycopg.sql import SQL, Identifier
 
@@ -136,6 +163,19 @@ class WritePathApplication(Application[UUID]):
         collecting through ``CollectingEvent``."""
         processing_event = CollectingEvent()
         processing_event.collect_events(*objs, **kwargs)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        self._notify(recordings)
+        return recordings
+
+    def save_events(
+        self, events: Sequence[Any], aggregates: Mapping[UUID, Aggregate]
+    ) -> list[Recording[UUID]]:
+        """The save above for events collected already (a batch of commands):
+        one append of ``events`` in their order; snapshots of ``aggregates``."""
+        processing_event = CollectingEvent()
+        processing_event.events.extend(events)
+        processing_event.aggregates.update(aggregates)
         recordings = self._record(processing_event)
         self._take_snapshots(processing_event)
         self._notify(recordings)
@@ -180,6 +220,72 @@ def project(aggregate: Any, events: Iterable[Any]) -> Any:
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+# --- 8: loading many aggregates at once ---------------------------------------------
+
+
+def select_events_after(
+    recorder: AggregateRecorder, after: Mapping[UUID, int]
+) -> list[StoredEvent]:
+    """The stored events of each aggregate in ``after`` whose version is above
+    the one given for it (0: all of them), in one query on PostgreSQL;
+    grouped by aggregate, each aggregate's in the order of its versions."""
+    if not after:
+        return []
+    if not isinstance(recorder, PostgresAggregateRecorder):
+        return [e for i, gt in after.items() for e in recorder.select_events(i, gt=gt)]
+    statement = SQL(
+        "SELECT e.originator_id, e.originator_version, e.topic, e.state "
+        "FROM unnest(%s::{id_type}[], %s::bigint[]) AS w(id, gt) "
+        "JOIN {schema}.{table} AS e "
+        "ON e.originator_id = w.id AND e.originator_version > w.gt "
+        "ORDER BY e.originator_id, e.originator_version"
+    ).format(
+        id_type=Identifier(recorder.datastore.originator_id_type),
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(after), list(after.values())), prepare=True)
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in curs.fetchall()
+        ]
+
+
+def select_last_snapshots(recorder: AggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
+    """The newest stored snapshot of each of ``ids`` that has one, in one query
+    on PostgreSQL (``recorder`` is the snapshot store's)."""
+    if not ids:
+        return []
+    if not isinstance(recorder, PostgresAggregateRecorder):
+        return [s for i in ids for s in recorder.select_events(i, desc=True, limit=1)]
+    statement = SQL(
+        "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
+        "FROM {schema}.{table} WHERE originator_id = ANY(%s::{id_type}[]) "
+        "ORDER BY originator_id, originator_version DESC"
+    ).format(
+        id_type=Identifier(recorder.datastore.originator_id_type),
+        schema=Identifier(recorder.datastore.schema),
+        table=Identifier(recorder.events_table_name),
+    )
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (list(ids),), prepare=True)
+        return [
+            StoredEvent(
+                originator_id=row["originator_id"],
+                originator_version=row["originator_version"],
+                topic=row["topic"],
+                state=bytes(row["state"]),
+            )
+            for row in curs.fetchall()
+        ]
 
 
 # --- 5: the PostgreSQL append ----------------------------------------------------------
