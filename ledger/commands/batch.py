@@ -220,6 +220,11 @@ class Batcher:
         #: The sizes of the latest batches (``SIZES_KEPT``), for ``make bench``.
         self.sizes: deque[int] = deque(maxlen=SIZES_KEPT)
 
+    def waiting(self) -> int:
+        """How many commands wait for the writer now."""
+        with self._cond:
+            return len(self._queue)
+
     def run(
         self, command: cycle.Command[cycle.R], actor: Actor, idempotency_key: str | None
     ) -> cycle.R:
@@ -260,8 +265,9 @@ class Batcher:
             self._decide_and_append(batch)
         except BaseException as error:  # handed to the callers, who raise it
             for entry in batch:
-                if not entry.done and entry.error is None and entry.result is None:
-                    entry.error = error
+                # Not a refusal, nor the answer of a receipt stored before.
+                if entry.error is None and not entry.replayed:
+                    entry.result, entry.error = None, error
         for entry in batch:
             entry.done = True
         with self._cond:
@@ -304,7 +310,7 @@ class Batcher:
             # decided again alone, on fresh state, by its own caller.
             self._forget(working)
             for entry in batch:
-                if entry.error is None:
+                if entry.error is None and not entry.replayed:
                     entry.result, entry.error = None, _Retry()
         except (OperationalError, InterfaceError) as e:
             self._forget(working)

@@ -33,7 +33,19 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def make_ledger(database_url: str, clock: Clock) -> Iterator[LedgerFactory]:
+def batch_commands() -> bool:
+    """Whether the ledgers group-commit (``LEDGER_BATCH_COMMANDS``, on by
+    default); a module parametrises it to run its tests both ways
+    (``BOTH_WAYS``)."""
+    return True
+
+
+#: ``pytestmark`` of a module whose tests run with the batcher and without.
+BOTH_WAYS = pytest.mark.parametrize("batch_commands", [True, False], ids=["batched", "alone"])
+
+
+@pytest.fixture
+def make_ledger(database_url: str, clock: Clock, batch_commands: bool) -> Iterator[LedgerFactory]:
     """Open ledgers on the store under test (24/7 unless told); close them after."""
     opened: list[Ledger] = []
 
@@ -48,6 +60,7 @@ def make_ledger(database_url: str, clock: Clock) -> Iterator[LedgerFactory]:
             support_hours=support_hours,
             holidays=holidays,
             snapshot_interval=snapshot_interval,
+            batch_commands=batch_commands,
         )
         ledger = open_ledger(settings, clock=clock)
         opened.append(ledger)

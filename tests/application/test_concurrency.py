@@ -1,7 +1,10 @@
 """Concurrent writers on SQLite and PostgreSQL (POLICY.md: the balance is
 never negative; the charge is one atomic append). Threads of this process
 and a second process race to spend one balance; two writers that loaded the
-same request race to charge it, and exactly one wins."""
+same request race to charge it, and exactly one wins. Each test runs with
+the batcher (``LEDGER_BATCH_COMMANDS``: this process's threads share batches,
+and a batch that meets the second process's write is decided again command
+by command) and without it."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +30,7 @@ from ledger.errors import (
     InsufficientCreditsError,
     InvoiceAlreadyPaidError,
 )
-from tests.application.conftest import LedgerFactory
+from tests.application.conftest import BOTH_WAYS, LedgerFactory
 from tests.support.domain import FINANCE, SPECIALIST
 from tests.support.ledger import account_events, funded_customer, movement_sum, open_request
 
@@ -36,6 +40,8 @@ REQUESTS = 12
 AFFORDABLE = BALANCE // PRICE  # 5
 THREADS = 3
 TIMEOUT_S = 60
+
+pytestmark = BOTH_WAYS
 
 # A second process: its own interpreter, its own Ledger on the same database.
 SECOND_PROCESS = """
@@ -90,26 +96,49 @@ def _collide(monkeypatch: pytest.MonkeyPatch, writers: list[Ledger], hold: int) 
     lock = threading.Lock()
     calls: list[int] = []
     for writer in writers:
-        real_save = writer.save
+        # ``save`` appends one command, ``save_events`` one batch of them.
+        for name in ("save", "save_events"):
+            real = getattr(writer, name)
 
-        def save(*aggregates: Any, _real: Any = real_save, **kwargs: Any) -> Any:
-            with lock:
-                calls.append(1)
-                held = len(calls) <= hold
-            if held:
-                start_together.wait()
-            try:
-                return _real(*aggregates, **kwargs)
-            except IntegrityError:
-                conflicts.append(1)
-                raise
+            def append(*args: Any, _real: Any = real, **kwargs: Any) -> Any:
+                with lock:
+                    calls.append(1)
+                    held = len(calls) <= hold
+                if held:
+                    start_together.wait()
+                try:
+                    return _real(*args, **kwargs)
+                except IntegrityError:
+                    conflicts.append(1)
+                    raise
 
-        monkeypatch.setattr(writer, "save", save)
+            monkeypatch.setattr(writer, name, append)
     return conflicts
 
 
+def _batch_together(monkeypatch: pytest.MonkeyPatch, ledger: Ledger, waiting: int) -> None:
+    """Hold the first batch's append until ``waiting`` commands queue behind
+    it (at most ``TIMEOUT_S``), so that the next batch decides them together."""
+    real = ledger.save_events
+    first = [True]
+
+    def save_events(*args: Any, **kwargs: Any) -> Any:
+        if first:
+            first.clear()
+            deadline = time.monotonic() + TIMEOUT_S
+            assert ledger.batcher is not None
+            while ledger.batcher.waiting() < waiting and time.monotonic() < deadline:
+                time.sleep(0.001)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ledger, "save_events", save_events)
+
+
 def test_racing_writers_charge_exactly_the_affordable_requests(
-    make_ledger: LedgerFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+    make_ledger: LedgerFactory,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    batch_commands: bool,
 ) -> None:
     ledger = make_ledger()
     customer_id = funded_customer(ledger, BALANCE)
@@ -132,7 +161,11 @@ def test_racing_writers_charge_exactly_the_affordable_requests(
     try:
         assert process.stdout is not None and process.stdin is not None
         assert process.stdout.readline().strip() == "ready"
-        conflicts = _collide(monkeypatch, [ledger], hold=THREADS)
+        if batch_commands:
+            # This process's threads share batches: they never collide with
+            # each other, only with the second process.
+            _batch_together(monkeypatch, ledger, THREADS - 1)
+        conflicts = _collide(monkeypatch, [ledger], hold=1 if batch_commands else THREADS)
         outcomes: dict[UUID, str] = {}
         threads = [
             threading.Thread(target=_charge_each, args=(ledger, share, outcomes))
@@ -157,7 +190,11 @@ def test_racing_writers_charge_exactly_the_affordable_requests(
         "charged": AFFORDABLE,
         "insufficient": REQUESTS - AFFORDABLE,
     }
-    assert len(conflicts) >= THREADS - 1, "the writers of this process did not collide"
+    if batch_commands:
+        assert ledger.batcher is not None
+        assert max(ledger.batcher.sizes) >= THREADS - 1, "no batch decided two charges"
+    else:
+        assert len(conflicts) >= THREADS - 1, "the writers of this process did not collide"
     charged = {rid for rid, outcome in outcomes.items() if outcome == "charged"}
     for request_id in request_ids:
         view = ledger.get_request(request_id)

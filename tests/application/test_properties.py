@@ -9,6 +9,9 @@ records"), on SQLite and, in a shorter run, on PostgreSQL. After every step:
 - with starts (holds), releases and time passing (lapses):
   ``available == balance - live holds >= 0``, the live holds replayed from
   the account's own reservations and releases (issue 15).
+
+It runs with the batcher (``LEDGER_BATCH_COMMANDS``: each step a batch of
+one) and without it; commands sharing batches are in ``test_batch.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ledger.aggregates import CustomerAccount
 from ledger.application import Ledger
 from ledger.errors import InsufficientCreditsError, LedgerError
 from ledger.policy import Category
+from tests.application.conftest import BOTH_WAYS
 from tests.support.domain import FINANCE, HELPDESK, SPECIALIST
 from tests.support.ledger import Clock, account_events, movement_sum, new_customer_id
 
@@ -272,6 +276,8 @@ def ledger_machine(ledger: Ledger, clock: Clock) -> type[RuleBasedStateMachine]:
 
     return LedgerMachine
 
+
+pytestmark = BOTH_WAYS
 
 PROPERTY_SETTINGS = {
     "deadline": None,
