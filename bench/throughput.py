@@ -3,7 +3,10 @@ the same run, on one throwaway PostgreSQL, loopback only:
 
 - write: ``POST /v1/requests/{id}/charge`` at 1, 4 and 16 closed-loop clients
   against ``ledger serve`` (a subprocess), beside ``pgbench`` doing one durable
-  single-row INSERT per transaction at the same client counts; the API's
+  single-row INSERT per transaction at the same client counts, the bare
+  FastAPI endpoint doing that INSERT, and a second ``ledger serve`` with the
+  batcher off (``LEDGER_BATCH_COMMANDS=false``); the batch sizes seen (charges
+  per append transaction, counted in the store by the rows' ``xmin``); the API's
   peak RSS during the load; the same command in-process (``Ledger.charge``,
   no HTTP) on 1 and ``INPROCESS_THREADS`` threads;
 - read: ``GET /v1/accounts/{id}`` (the balances read model) beside a bare
@@ -13,7 +16,8 @@ the same run, on one throwaway PostgreSQL, loopback only:
   py-spy is installed (its top frames, by own time, go to results.md).
 
 Each point runs for ``LEDGER_BENCH_SECONDS`` (default 10) and on a bounded
-list of requests. Results: ``bench/results.json`` (``charge_vs_pgbench_*``,
+list of requests. Results: ``bench/results.json`` (``charge_vs_bare_insert_16``,
+``server_cpu_per_charge_vs_bare_insert_16``, ``batch_size_*``, ``charge_vs_pgbench_*``,
 ``balance_read_vs_bare_select``, ``throughput_*``), the sections "Write
 throughput", "Read throughput" and "Write-path profile" of ``bench/results.md``
 and the plot ``bench/latency.png``.
@@ -37,6 +41,9 @@ from typing import Any
 from uuid import UUID
 
 import psutil
+import psycopg
+from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
 
 from bench import pgbench
 from bench.common import (
@@ -61,7 +68,7 @@ from bench.servers import (
     server,
     uvicorn_bare,
 )
-from ledger.aggregates import account_id_for
+from ledger.aggregates import SupportRequest, account_id_for
 from ledger.application import Ledger
 from ledger.bootstrap import open_services
 from ledger.projections import Projections
@@ -76,7 +83,11 @@ ACCOUNTS = 400
 CREDITS_PER_ACCOUNT = 1_000_000
 # Each charge load takes seconds x cap open requests; one that runs out stops
 # early (bounded by count; reported as "ran out") and its rate stays valid.
+# Up to 4 clients a charge load is far below this; with the batcher 16 clients
+# reach over 1,000/s, and a load capped below the bare insert's rate could
+# not show a ratio above the cap's.
 HTTP_CHARGES_PER_S_CAP = 600
+HTTP_CHARGES_PER_S_CAP_16 = 2500
 BARE_INSERTS_PER_S_CAP = 5000
 # The 16-client points run this many times, in alternating order (see run_all).
 ROUNDS = int(os.environ.get("LEDGER_BENCH_ROUNDS", "3"))
@@ -85,6 +96,10 @@ CATCH_UP_TIMEOUT_S = 120.0
 PROFILES = HERE / "profiles"  # raw collapsed stacks, local only (bench/.gitignore)
 GOAL_WRITE = 0.10
 GOAL_READ = 0.60
+GOAL_CHARGE_VS_BARE_INSERT = 0.60
+GOAL_CPU_RATIO = 1.6
+#: How much the batcher may add to the charge's p99 at 1 client, in ms.
+GOAL_P99_GROWTH_1_MS = 1.0
 
 
 class Pool:
@@ -103,10 +118,23 @@ class Pool:
 def charge_load(port: int, token: str, pool: Pool, clients: int, seconds: int) -> LoadResult:
     # Requests were opened round-robin over the accounts: consecutive ids are
     # different accounts, and dealing them round-robin keeps clients apart.
-    ids = pool.take(seconds * HTTP_CHARGES_PER_S_CAP)
+    cap = HTTP_CHARGES_PER_S_CAP_16 if clients >= CLIENTS[-1] else HTTP_CHARGES_PER_S_CAP
+    ids = pool.take(seconds * cap)
     paths = [f"/v1/requests/{rid}/charge" for rid in ids]
     headers = {"Authorization": f"Bearer {token}"}
     return run_load(port, "POST", split(paths, clients), headers=headers, duration_s=seconds)
+
+
+def batch_sizes(url: str, table: str, after: int) -> list[int]:
+    """The charges of each append transaction stored after position ``after``:
+    one transaction per batch (the rows of one transaction share its ``xmin``)."""
+    with psycopg.connect(url) as conn:
+        statement = SQL(
+            "SELECT count(*) FROM {table} WHERE notification_id > %s AND topic = %s "
+            "GROUP BY xmin::text"
+        ).format(table=Identifier(table))
+        rows = conn.execute(statement, (after, get_topic(SupportRequest.AnswerCharged))).fetchall()
+    return sorted(int(r[0]) for r in rows)
 
 
 def read_load(
@@ -240,8 +268,8 @@ class Bench:
             "LEDGER_SUPPORT_HOURS": "24/7",
             "LEDGER_SECRET_KEY": secrets.token_urlsafe(32),
         }
-        self.port = self.bare_port = 0
-        self.pid = self.bare_pid = 0
+        self.port = self.bare_port = self.alone_port = 0
+        self.pid = self.bare_pid = self.alone_pid = 0
         self.balance_paths: list[str] = []
         self.bare_paths: list[str] = []
         self.figures: dict[str, list[dict[str, Any]]] = {name: [] for name in LOADS}
@@ -256,11 +284,22 @@ class Bench:
         self.settle()
         if name == "pgbench":
             summary = pgbench.run(self.url, clients, SECONDS)
-        elif name == "charge":
-            with RssSampler(self.pid) as rss:
-                summary = self._http(self.pid, lambda: self.charge(self.port, clients, SECONDS))
+        elif name in ("charge", "charge_alone"):
+            pid, port = (
+                (self.pid, self.port) if name == "charge" else (self.alone_pid, self.alone_port)
+            )
+            start = self.ledger.position()
+            with RssSampler(pid) as rss:
+                summary = self._http(pid, lambda: self.charge(port, clients, SECONDS))
+            table_name = str(self.ledger.recorder.events_table_name)  # type: ignore[attr-defined]
+            sizes = batch_sizes(self.url, table_name, start)
+            summary["batch_size_p50"] = percentile(sizes, 0.5) if sizes else 0
+            summary["batch_size_p99"] = percentile(sizes, 0.99) if sizes else 0
+            summary["batch_size_max"] = max(sizes, default=0)
+            summary["batches"] = len(sizes)
             self.rss.append(
                 {
+                    "load": name,
                     "clients": clients,
                     "peak_total_mib": round(rss.peak_total_bytes / 2**20, 1),
                     "peak_process_mib": round(rss.peak_process_bytes / 2**20, 1),
@@ -317,7 +356,7 @@ class Bench:
         return round(time.perf_counter() - began, 2)
 
 
-LOADS = ("pgbench", "bare_insert", "charge", "bare", "balance")
+LOADS = ("pgbench", "bare_insert", "charge", "charge_alone", "bare", "balance")
 
 
 def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any]:
@@ -325,9 +364,15 @@ def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any
     customer_ids = seed_accounts(
         ledger, f"bench-{secrets.token_hex(3)}", ACCOUNTS, CREDITS_PER_ACCOUNT
     )
-    charge_loads = len(CLIENTS) - 1 + ROUNDS + 2  # the rounds at 16 clients, split mode
-    requests = SECONDS * (charge_loads * HTTP_CHARGES_PER_S_CAP + 4 * INPROCESS_CHARGES_PER_S_CAP)
-    requests += 2 * PROFILE_SECONDS * HTTP_CHARGES_PER_S_CAP  # two profiles of the charge
+    # Batched and alone: below 16 clients, the rounds at 16, and the split mode (1, 16).
+    small = 2 * (len(CLIENTS) - 1) + 1
+    large = 2 * ROUNDS + 1
+    requests = SECONDS * (
+        small * HTTP_CHARGES_PER_S_CAP
+        + large * HTTP_CHARGES_PER_S_CAP_16
+        + 4 * INPROCESS_CHARGES_PER_S_CAP
+    )
+    requests += 2 * PROFILE_SECONDS * HTTP_CHARGES_PER_S_CAP_16  # two profiles of the charge
     bench = Bench(url, ledger, read_models, Pool(seed_requests(ledger, customer_ids, requests)))
     read_models.catch_up()  # the API starts with its read models up to date
     print(
@@ -345,14 +390,18 @@ def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any
     pgbench.run(url, 1, 1)  # creates its table, which the bare insert endpoint uses too
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    port, bare_port = free_port(), free_port()
-    bench.port, bench.bare_port = port, bare_port
+    port, bare_port, alone_port = free_port(), free_port(), free_port()
+    bench.port, bench.bare_port, bench.alone_port = port, bare_port, alone_port
     bare_env = {"BENCH_DATABASE_URL": url}
+    alone_env = {**bench.env, "LEDGER_BATCH_COMMANDS": "false"}
     with (
         server(ledger_serve(port, WORKERS), bench.env, port, logs / "ledger.log") as pid,
         server(uvicorn_bare(bare_port, WORKERS), bare_env, bare_port, logs / "bare.log") as bare,
+        server(
+            ledger_serve(alone_port, WORKERS), alone_env, alone_port, logs / "alone.log"
+        ) as alone,
     ):
-        bench.pid, bench.bare_pid = pid, bare
+        bench.pid, bench.bare_pid, bench.alone_pid = pid, bare, alone
         for clients in CLIENTS[:-1]:
             for name in LOADS:
                 bench.point(name, clients, 0)
@@ -482,7 +531,18 @@ def write_results(f: dict[str, Any]) -> None:
         "server_cpu_per_balance_read_vs_bare_select_16": goal_ratio(
             f, "balance", "bare", top, "server_cpu_us_per_request"
         ),
+        "charge_batched_vs_alone_16": goal_ratio(f, "charge", "charge_alone", top),
+        "server_cpu_per_charge_alone_vs_bare_insert_16": goal_ratio(
+            f, "charge_alone", "bare_insert", top, "server_cpu_us_per_request"
+        ),
+        "batch_size_median_16": median_of(at(f["charge"], top), "batch_size_p50"),
+        "batch_size_p99_16": median_of(at(f["charge"], top), "batch_size_p99"),
+        "charge_p99_1_ms": median_of(at(f["charge"], 1), "p99_ms"),
+        "charge_alone_p99_1_ms": median_of(at(f["charge_alone"], 1), "p99_ms"),
     }
+    ratios["charge_p99_growth_1_ms"] = round(
+        ratios["charge_p99_1_ms"] - ratios["charge_alone_p99_1_ms"], 2
+    )
     save_json(
         {
             **ratios,
@@ -490,6 +550,11 @@ def write_results(f: dict[str, Any]) -> None:
                 "charge_vs_pgbench": paired(f, "charge", "pgbench", top),
                 "balance_read_vs_bare_select": paired(f, "balance", "bare", top),
                 "bare_insert_vs_pgbench": paired(f, "bare_insert", "pgbench", top),
+                "charge_vs_bare_insert": paired(f, "charge", "bare_insert", top),
+                "server_cpu_per_charge_vs_bare_insert": paired(
+                    f, "charge", "bare_insert", top, "server_cpu_us_per_request"
+                ),
+                "charge_batched_vs_alone": paired(f, "charge", "charge_alone", top),
             },
             "charge_vs_pgbench_by_clients": {
                 str(c): goal_ratio(f, "charge", "pgbench", c) for c in CLIENTS
@@ -541,18 +606,49 @@ def write_section(f: dict[str, Any], r: dict[str, float]) -> str:
     rows = _rows(f["pgbench"], "pgbench: 1-row INSERT, durable commit")
     rows += _rows(f["bare_insert"], "bare FastAPI: 1-row INSERT (bench/bare_app.py)")
     rows += _rows(f["charge"], "HTTP POST /v1/requests/{id}/charge")
+    rows += _rows(f["charge_alone"], "HTTP charge, batcher off (LEDGER_BATCH_COMMANDS=false)")
     rows += _rows(f["inprocess"], "in-process Ledger.charge (threads), no read models")
     rows += _rows(f["inprocess_projecting"], "in-process Ledger.charge, read models running")
     rows += _rows(f["split_charge"], "HTTP charge, read models in a `ledger project` process")
     rss = table(
-        ("clients", "peak RSS, all API processes (MiB)", "largest process (MiB)", "processes"),
+        (
+            "load",
+            "clients",
+            "peak RSS, all API processes (MiB)",
+            "largest process (MiB)",
+            "processes",
+        ),
         [
-            [r["clients"], r["peak_total_mib"], r["peak_process_mib"], r["processes"]]
+            [
+                r.get("load", "charge"),
+                r["clients"],
+                r["peak_total_mib"],
+                r["peak_process_mib"],
+                r["processes"],
+            ]
             for r in f["rss"]
+        ],
+    )
+    batches = table(
+        ("load", "clients", "round", "batches", "charges per batch p50", "p99", "max"),
+        [
+            [
+                name,
+                p["clients"],
+                p.get("round", ""),
+                p["batches"],
+                p["batch_size_p50"],
+                p["batch_size_p99"],
+                p["batch_size_max"],
+            ]
+            for name in ("charge", "charge_alone")
+            for p in f[name]
         ],
     )
     top = CLIENTS[-1]
     backlog = max(p.get("projection_backlog_s", 0.0) for p in f["charge"])
+    cpu = r["server_cpu_per_charge_vs_bare_insert_16"]
+    cpu_met = "met" if 0 < cpu <= GOAL_CPU_RATIO else "NOT met"
     return (
         f"Measured {f['measured_at']} on {os.cpu_count()} CPUs; PostgreSQL 16 (pgserver, Unix "
         f"socket) with {', '.join(f'{k}={v}' for k, v in f['durability'].items())}; "
@@ -567,7 +663,21 @@ def write_section(f: dict[str, Any], r: dict[str, float]) -> str:
         f"{f['load_average_before']}; this machine is shared, so absolute rates move from run "
         "to run and the ratios are what to compare.\n\n"
         + table(HEADER, rows)
-        + f"\n**HTTP charges / pgbench inserts at {top} clients: "
+        + f"\n**HTTP charges / bare FastAPI inserts at {top} clients: "
+        f"{r['charge_vs_bare_insert_16']:.3f}** (goal >= {GOAL_CHARGE_VS_BARE_INSERT:.2f}: "
+        f"{_met(r['charge_vs_bare_insert_16'], GOAL_CHARGE_VS_BARE_INSERT)}; rounds "
+        f"{paired(f, 'charge', 'bare_insert', top)}); **server CPU per charge / per bare "
+        f"insert: {r['server_cpu_per_charge_vs_bare_insert_16']:.2f}** (goal <= "
+        f"{GOAL_CPU_RATIO}: {cpu_met}"
+        f"; batcher off: {r['server_cpu_per_charge_alone_vs_bare_insert_16']:.2f}). "
+        f"Batched / batcher off at {top} clients: {r['charge_batched_vs_alone_16']:.3f}. "
+        f"Charges per batch at {top} clients: median {r['batch_size_median_16']:g}, p99 "
+        f"{r['batch_size_p99_16']:g}. Charge p99 at 1 client: {r['charge_p99_1_ms']:.2f} ms "
+        f"batched, {r['charge_alone_p99_1_ms']:.2f} ms alone ("
+        f"{r['charge_p99_growth_1_ms']:+.2f} ms; allowed: +{GOAL_P99_GROWTH_1_MS:g} ms).\n\n"
+        "Charges per batch (per append transaction, counted in the store: the rows of one "
+        "transaction share its `xmin`):\n\n" + batches + "\n"
+        f"**HTTP charges / pgbench inserts at {top} clients: "
         f"{r['charge_vs_pgbench_16']:.3f}** (goal >= {GOAL_WRITE:.2f}: "
         f"{_met(r['charge_vs_pgbench_16'], GOAL_WRITE)}); at 1 client: "
         f"{r['charge_vs_pgbench_1']:.3f}.\n\n"

@@ -73,6 +73,12 @@ CACHE_SIZE = 10_000
 SIZES_KEPT = 10_000
 
 
+def _held_lock() -> Any:
+    lock = threading.Lock()
+    lock.acquire()
+    return lock
+
+
 class _Retry(Exception):
     """The batch met another writer: run the command alone (``cycle.run``)."""
 
@@ -85,7 +91,9 @@ class _Entry:
     actor: Actor
     key: str | None
     digest: str
-    wake: threading.Event = field(default_factory=threading.Event)
+    #: Held until the writer wakes the caller (done, or its turn to write): a
+    #: plain lock, released once per wait, costs far less than an ``Event``.
+    gate: Any = field(default_factory=_held_lock)
     lead: bool = False
     done: bool = False
     result: Any = None
@@ -243,13 +251,15 @@ class Batcher:
             self._cond.notify()
         # The writer always finishes its batch: every error is handed to the
         # batch's callers, and its own waits are bounded (pool, lock timeout).
+        # A caller waits on its gate, released once when it is done or when
+        # it is its turn to write (then it is not done: a batch is written by
+        # its first waiting caller, which never waits on its own gate).
         while not entry.done:
             if entry.lead:
                 entry.lead = False
-                self._write_one_batch()
+                self._write_one_batch(entry)
                 continue
-            entry.wake.wait()
-            entry.wake.clear()
+            entry.gate.acquire()
         if isinstance(entry.error, _Retry):
             return cycle.run(self.ledger, command, actor, idempotency_key)
         if entry.error is not None:
@@ -259,7 +269,7 @@ class Batcher:
 
     # --- the writer ---------------------------------------------------------------
 
-    def _write_one_batch(self) -> None:
+    def _write_one_batch(self, writer: _Entry) -> None:
         batch = self._take()
         try:
             self._decide_and_append(batch)
@@ -274,11 +284,13 @@ class Batcher:
             if self._queue:
                 successor = self._queue[0]
                 successor.lead = True
-                successor.wake.set()
+                if successor is not writer:
+                    successor.gate.release()
             else:
                 self._writing = False
         for entry in batch:
-            entry.wake.set()
+            if entry is not writer:
+                entry.gate.release()
 
     def _take(self) -> list[_Entry]:
         with self._cond:

@@ -235,19 +235,24 @@ def select_events_after(
         return []
     if not isinstance(recorder, PostgresAggregateRecorder):
         return [e for i, gt in after.items() for e in recorder.select_events(i, gt=gt)]
+    # One index range scan per aggregate: ``OFFSET 0`` keeps the planner from
+    # flattening the lateral subquery into a join, which it may make a scan
+    # of the whole table (as it did on a table not analyzed yet).
     statement = SQL(
         "SELECT e.originator_id, e.originator_version, e.topic, e.state "
-        "FROM unnest(%s::{id_type}[], %s::bigint[]) AS w(id, gt) "
-        "JOIN {schema}.{table} AS e "
-        "ON e.originator_id = w.id AND e.originator_version > w.gt "
-        "ORDER BY e.originator_id, e.originator_version"
+        "FROM unnest({ids}, {gts}) WITH ORDINALITY AS w(id, gt, n) "
+        "CROSS JOIN LATERAL (SELECT * FROM {schema}.{table} AS e "
+        "WHERE e.originator_id = w.id AND e.originator_version > w.gt OFFSET 0) AS e "
+        "ORDER BY w.n, e.originator_version"
     ).format(
-        id_type=Identifier(recorder.datastore.originator_id_type),
+        ids=_id_array(recorder),
+        gts=SQL("string_to_array(%s, ',')::bigint[]"),
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
+    params = (_ids_param(recorder, after), ",".join(map(str, after.values())))
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, (list(after), list(after.values())), prepare=True)
+        curs.execute(statement, params, prepare=True)
         return [
             StoredEvent(
                 originator_id=row["originator_id"],
@@ -259,6 +264,23 @@ def select_events_after(
         ]
 
 
+def _id_array(recorder: PostgresAggregateRecorder) -> Any:
+    """The SQL of the ids' parameter as an array of the table's id type."""
+    if recorder.datastore.originator_id_type == "uuid":
+        # One text parameter: psycopg's Python side dumps a list element by
+        # element, and this runs once per batch for every aggregate loaded.
+        return SQL("string_to_array(%s, ',')::uuid[]")
+    return SQL("%s::text[]")
+
+
+def _ids_param(recorder: PostgresAggregateRecorder, ids: Iterable[Any]) -> Any:
+    if recorder.datastore.originator_id_type == "uuid":
+        return ",".join(
+            i.hex if isinstance(i, UUID) else str(UUID(str(i))).replace("-", "") for i in ids
+        )
+    return [str(i) for i in ids]
+
+
 def select_last_snapshots(recorder: AggregateRecorder, ids: Sequence[UUID]) -> list[StoredEvent]:
     """The newest stored snapshot of each of ``ids`` that has one, in one query
     on PostgreSQL (``recorder`` is the snapshot store's)."""
@@ -267,16 +289,17 @@ def select_last_snapshots(recorder: AggregateRecorder, ids: Sequence[UUID]) -> l
     if not isinstance(recorder, PostgresAggregateRecorder):
         return [s for i in ids for s in recorder.select_events(i, desc=True, limit=1)]
     statement = SQL(
-        "SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
-        "FROM {schema}.{table} WHERE originator_id = ANY(%s::{id_type}[]) "
-        "ORDER BY originator_id, originator_version DESC"
+        "SELECT s.originator_id, s.originator_version, s.topic, s.state "
+        "FROM unnest({ids}) AS w(id) "
+        "CROSS JOIN LATERAL (SELECT * FROM {schema}.{table} AS s WHERE s.originator_id = w.id "
+        "ORDER BY s.originator_version DESC LIMIT 1) AS s"
     ).format(
-        id_type=Identifier(recorder.datastore.originator_id_type),
+        ids=_id_array(recorder),
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, (list(ids),), prepare=True)
+        curs.execute(statement, (_ids_param(recorder, ids),), prepare=True)
         return [
             StoredEvent(
                 originator_id=row["originator_id"],

@@ -48,6 +48,8 @@ from ledger.persistence.library import (
     OutageBoundedDatastore,
     WritePathApplication,
     project,
+    select_events_after,
+    select_last_snapshots,
 )
 from ledger.persistence.outage import DOWN_WAIT_S
 from ledger.policy import custom_package
@@ -250,6 +252,62 @@ def test_our_projector_gives_the_aggregate_the_librarys_gives(
             ) == state(
                 ours.repository.get(aggregate_id, version=version, projector_func=project_aggregate)
             )
+
+
+def test_our_batch_save_records_what_the_librarys_save_records(
+    two_urls: tuple[str, str],
+) -> None:
+    # The story's saves, collected first and saved as one batch (as the
+    # batcher does), against the library's save of each step.
+    ours_url, library_url = two_urls
+    ours = open_ledger(LedgerSettings(database_url=ours_url, snapshot_interval=INTERVAL))
+    settings = LedgerSettings(database_url=library_url, snapshot_interval=INTERVAL)
+    library = LibraryPathLedger(ledger_env(settings))
+    library.snapshotting_intervals = {CustomerAccount: INTERVAL}
+    try:
+        events: list[Any] = []
+        aggregates: dict[UUID, Aggregate] = {}
+        library_recordings: list[Any] = []
+        for step in story():
+            twins = copy.deepcopy(step)
+            for aggregate in step:
+                events.extend(aggregate.collect_events())
+                aggregates[aggregate.id] = aggregate
+            library_recordings += library.save(*twins)
+        assert recorded(ours.save_events(events, aggregates)) == recorded(library_recordings)
+        assert rows(ours) == rows(library)
+        account_id = CustomerAccount.create_id("cust-contract")
+        # The snapshots due in the middle of the batch are taken from the store.
+        assert snapshots(ours, account_id) == snapshots(library, account_id)
+    finally:
+        ours.close()
+        library.close()
+
+
+def test_our_loads_of_many_aggregates_select_what_the_library_selects(
+    two_urls: tuple[str, str],
+) -> None:
+    url, _ = two_urls
+    ledger = open_ledger(LedgerSettings(database_url=url, snapshot_interval=INTERVAL))
+    try:
+        for step in story():
+            ledger.save(*step)
+        recorder = ledger.events.recorder
+        ids = [n.originator_id for n in ledger.recorder.select_notifications(start=1, limit=1000)]
+        account_id, invoice_id = dict.fromkeys(ids)
+        missing = uuid4()
+        for after in ({account_id: 0, invoice_id: 0}, {invoice_id: 1, account_id: 7, missing: 0}):
+            expected = [e for i, gt in after.items() for e in recorder.select_events(i, gt=gt)]
+            assert select_events_after(recorder, after) == expected
+        assert select_events_after(recorder, {}) == []
+        assert ledger.snapshots is not None
+        snapshot_recorder = ledger.snapshots.recorder
+        last = snapshot_recorder.select_events(account_id, desc=True, limit=1)
+        assert last and last[0].originator_version == 15
+        assert select_last_snapshots(snapshot_recorder, [invoice_id, account_id, missing]) == last
+        assert select_last_snapshots(snapshot_recorder, []) == []
+    finally:
+        ledger.close()
 
 
 # --- the PostgreSQL append: ours against the library's ----------------------------------
