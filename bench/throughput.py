@@ -5,7 +5,9 @@ the same run, on one throwaway PostgreSQL, loopback only:
   against ``ledger serve`` (a subprocess), beside ``pgbench`` doing one durable
   single-row INSERT per transaction at the same client counts, the bare
   FastAPI endpoint doing that INSERT, and a second ``ledger serve`` with the
-  batcher off (``LEDGER_BATCH_COMMANDS=false``); the batch sizes seen (charges
+  batcher off (``LEDGER_BATCH_COMMANDS=false``, on a database of its own,
+  seeded alike, so that each server projects only its own events and its CPU
+  time is its own); the batch sizes seen (charges
   per append transaction, counted in the store by the rows' ``xmin``); the API's
   peak RSS during the load; the same command in-process (``Ledger.charge``,
   no HTTP) on 1 and ``INPROCESS_THREADS`` threads;
@@ -41,7 +43,6 @@ from typing import Any
 from uuid import UUID
 
 import psutil
-import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
@@ -70,9 +71,10 @@ from bench.servers import (
 )
 from ledger.aggregates import SupportRequest, account_id_for
 from ledger.application import Ledger
-from ledger.bootstrap import open_services
+from ledger.bootstrap import Services, open_services
 from ledger.projections import Projections
 from ledger.settings import LedgerSettings
+from tests.pg import fresh_database
 
 SECONDS = int(os.environ.get("LEDGER_BENCH_SECONDS", "10"))
 WORKERS = int(os.environ.get("LEDGER_BENCH_WORKERS", "2"))
@@ -125,16 +127,18 @@ def charge_load(port: int, token: str, pool: Pool, clients: int, seconds: int) -
     return run_load(port, "POST", split(paths, clients), headers=headers, duration_s=seconds)
 
 
-def batch_sizes(url: str, table: str, after: int) -> list[int]:
+def batch_sizes(ledger: Ledger, after: int) -> list[int]:
     """The charges of each append transaction stored after position ``after``:
-    one transaction per batch (the rows of one transaction share its ``xmin``)."""
-    with psycopg.connect(url) as conn:
-        statement = SQL(
-            "SELECT count(*) FROM {table} WHERE notification_id > %s AND topic = %s "
-            "GROUP BY xmin::text"
-        ).format(table=Identifier(table))
-        rows = conn.execute(statement, (after, get_topic(SupportRequest.AnswerCharged))).fetchall()
-    return sorted(int(r[0]) for r in rows)
+    one transaction per batch (the rows of one transaction share its ``xmin``).
+    Through the ledger's own pool: the server has no connection to spare."""
+    recorder: Any = ledger.recorder
+    statement = SQL(
+        "SELECT count(*) AS n FROM {table} WHERE notification_id > %s AND topic = %s "
+        "GROUP BY xmin::text"
+    ).format(table=Identifier(recorder.events_table_name))
+    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+        curs.execute(statement, (after, get_topic(SupportRequest.AnswerCharged)))
+        return sorted(int(r["n"]) for r in curs.fetchall())
 
 
 def read_load(
@@ -243,12 +247,16 @@ def cumulative_frames(collapsed: str, needles: Sequence[str]) -> dict[str, float
 
 def main() -> None:
     figures: dict[str, Any] = {}
-    with database() as url:
+    with database() as url, fresh_database(url) as alone_url:
         services = open_services(LedgerSettings(database_url=url, support_hours="24/7"))
+        alone = open_services(
+            LedgerSettings(database_url=alone_url, support_hours="24/7", batch_commands=False)
+        )
         try:
-            figures = run_all(url, services.ledger, services.projections)
+            figures = run_all(url, services, alone_url, alone)
         finally:
             services.close()
+            alone.close()
     write_results(figures)
 
 
@@ -258,6 +266,9 @@ class Bench:
 
     def __init__(self, url: str, ledger: Ledger, read_models: Projections, pool: Pool) -> None:
         self.url, self.ledger, self.read_models, self.pool = url, ledger, read_models, pool
+        # The batcher-off server's database, its ledger, read models and requests.
+        self.alone_url, self.alone_ledger = url, ledger
+        self.alone_read_models, self.alone_pool = read_models, pool
         self.specialist = secrets.token_urlsafe(16)
         self.helpdesk = secrets.token_urlsafe(16)
         self.env = {
@@ -279,20 +290,23 @@ class Bench:
     def settle(self) -> None:
         """Let the read models finish the previous load's events first."""
         self.read_models.wait_for(self.ledger.position(), timeout_s=CATCH_UP_TIMEOUT_S)
+        self.alone_read_models.wait_for(self.alone_ledger.position(), timeout_s=CATCH_UP_TIMEOUT_S)
 
     def point(self, name: str, clients: int, round_: int) -> dict[str, Any]:
         self.settle()
         if name == "pgbench":
             summary = pgbench.run(self.url, clients, SECONDS)
         elif name in ("charge", "charge_alone"):
-            pid, port = (
-                (self.pid, self.port) if name == "charge" else (self.alone_pid, self.alone_port)
-            )
-            start = self.ledger.position()
+            batched = name == "charge"
+            pid, port = (self.pid, self.port) if batched else (self.alone_pid, self.alone_port)
+            ledger = self.ledger if batched else self.alone_ledger
+            pool = self.pool if batched else self.alone_pool
+            start = ledger.position()
             with RssSampler(pid) as rss:
-                summary = self._http(pid, lambda: self.charge(port, clients, SECONDS))
-            table_name = str(self.ledger.recorder.events_table_name)  # type: ignore[attr-defined]
-            sizes = batch_sizes(self.url, table_name, start)
+                summary = self._http(
+                    pid, lambda: charge_load(port, self.specialist, pool, clients, SECONDS)
+                )
+            sizes = batch_sizes(ledger, start)
             summary["batch_size_p50"] = percentile(sizes, 0.5) if sizes else 0
             summary["batch_size_p99"] = percentile(sizes, 0.99) if sizes else 0
             summary["batch_size_max"] = max(sizes, default=0)
@@ -359,14 +373,14 @@ class Bench:
 LOADS = ("pgbench", "bare_insert", "charge", "charge_alone", "bare", "balance")
 
 
-def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any]:
+def run_all(url: str, services: Services, alone_url: str, alone: Services) -> dict[str, Any]:
     started = time.perf_counter()
-    customer_ids = seed_accounts(
-        ledger, f"bench-{secrets.token_hex(3)}", ACCOUNTS, CREDITS_PER_ACCOUNT
-    )
-    # Batched and alone: below 16 clients, the rounds at 16, and the split mode (1, 16).
-    small = 2 * (len(CLIENTS) - 1) + 1
-    large = 2 * ROUNDS + 1
+    ledger, read_models = services.ledger, services.projections
+    prefix = f"bench-{secrets.token_hex(3)}"
+    customer_ids = seed_accounts(ledger, prefix, ACCOUNTS, CREDITS_PER_ACCOUNT)
+    # Below 16 clients, the rounds at 16, and the split mode (1 and 16 clients).
+    small = len(CLIENTS) - 1 + 1
+    large = ROUNDS + 1
     requests = SECONDS * (
         small * HTTP_CHARGES_PER_S_CAP
         + large * HTTP_CHARGES_PER_S_CAP_16
@@ -374,7 +388,16 @@ def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any
     )
     requests += 2 * PROFILE_SECONDS * HTTP_CHARGES_PER_S_CAP_16  # two profiles of the charge
     bench = Bench(url, ledger, read_models, Pool(seed_requests(ledger, customer_ids, requests)))
+    # The batcher-off server's store: the same accounts, requests for its loads.
+    alone_ids = seed_accounts(alone.ledger, prefix, ACCOUNTS, CREDITS_PER_ACCOUNT)
+    alone_requests = SECONDS * (
+        (len(CLIENTS) - 1) * HTTP_CHARGES_PER_S_CAP + ROUNDS * HTTP_CHARGES_PER_S_CAP_16
+    )
+    bench.alone_url, bench.alone_ledger = alone_url, alone.ledger
+    bench.alone_read_models = alone.projections
+    bench.alone_pool = Pool(seed_requests(alone.ledger, alone_ids, alone_requests))
     read_models.catch_up()  # the API starts with its read models up to date
+    alone.projections.catch_up()
     print(
         f"seeded {ACCOUNTS} accounts, {requests} open requests "
         f"in {time.perf_counter() - started:.1f} s"
@@ -393,7 +416,7 @@ def run_all(url: str, ledger: Ledger, read_models: Projections) -> dict[str, Any
     port, bare_port, alone_port = free_port(), free_port(), free_port()
     bench.port, bench.bare_port, bench.alone_port = port, bare_port, alone_port
     bare_env = {"BENCH_DATABASE_URL": url}
-    alone_env = {**bench.env, "LEDGER_BATCH_COMMANDS": "false"}
+    alone_env = {**bench.env, "LEDGER_DATABASE_URL": alone_url, "LEDGER_BATCH_COMMANDS": "false"}
     with (
         server(ledger_serve(port, WORKERS), bench.env, port, logs / "ledger.log") as pid,
         server(uvicorn_bare(bare_port, WORKERS), bare_env, bare_port, logs / "bare.log") as bare,

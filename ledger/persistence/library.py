@@ -91,9 +91,13 @@ the first guard). Figures are in ``bench/results.md``, not here.
    events of one aggregate per query). Why: a batch loads every aggregate its
    commands need with one query per store, where the library's repository
    makes one or two per aggregate; ``bench/results.md``, "Write throughput".
+   Each is one index range scan per aggregate (a lateral subquery over the
+   primary key), whatever the planner's statistics, and sends the ids as one
+   text parameter (psycopg's Python side dumps a list element by element).
    Relies on: the library's tables (``originator_id``, ``originator_version``,
-   ``topic``, ``state``; ``events_table_name``, ``datastore.schema``), its
-   ``StoredEvent`` (what ``select_events`` returns) and its rows being
+   ``topic``, ``state``; primary key on (aggregate, version);
+   ``events_table_name``, ``datastore.schema``, ``datastore.originator_id_type``),
+   its ``StoredEvent`` (what ``select_events`` returns) and its rows being
    dictionaries (the datastore's ``dict_row`` factory). On another store
    (SQLite) both take the public path: ``select_events`` per aggregate.
 
