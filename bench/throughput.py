@@ -7,7 +7,9 @@ the same run, on one throwaway PostgreSQL, loopback only:
   FastAPI endpoint doing that INSERT, and a second ``ledger serve`` with the
   batcher off (``LEDGER_BATCH_COMMANDS=false``, on a database of its own,
   seeded alike, so that each server projects only its own events and its CPU
-  time is its own); the batch sizes seen (charges
+  time is its own; started for each of its points and warmed up by a
+  ``WARM_UP_S`` load first, as the shared server has too few connections for
+  both servers' pools all along); the batch sizes seen (charges
   per append transaction, counted in the store by the rows' ``xmin``); the API's
   peak RSS during the load; the same command in-process (``Ledger.charge``,
   no HTTP) on 1 and ``INPROCESS_THREADS`` threads;
@@ -90,6 +92,8 @@ CREDITS_PER_ACCOUNT = 1_000_000
 # not show a ratio above the cap's.
 HTTP_CHARGES_PER_S_CAP = 600
 HTTP_CHARGES_PER_S_CAP_16 = 2500
+#: The batcher-off server's warm-up load before each of its points, in seconds.
+WARM_UP_S = 2
 BARE_INSERTS_PER_S_CAP = 5000
 # The 16-client points run this many times, in alternating order (see run_all).
 ROUNDS = int(os.environ.get("LEDGER_BENCH_ROUNDS", "3"))
@@ -279,8 +283,10 @@ class Bench:
             "LEDGER_SUPPORT_HOURS": "24/7",
             "LEDGER_SECRET_KEY": secrets.token_urlsafe(32),
         }
-        self.port = self.bare_port = self.alone_port = 0
-        self.pid = self.bare_pid = self.alone_pid = 0
+        self.port = self.bare_port = 0
+        self.pid = self.bare_pid = 0
+        self.alone_env: dict[str, str] = {}
+        self.logs = Path(tempfile.gettempdir())
         self.balance_paths: list[str] = []
         self.bare_paths: list[str] = []
         self.figures: dict[str, list[dict[str, Any]]] = {name: [] for name in LOADS}
@@ -296,31 +302,18 @@ class Bench:
         self.settle()
         if name == "pgbench":
             summary = pgbench.run(self.url, clients, SECONDS)
-        elif name in ("charge", "charge_alone"):
-            batched = name == "charge"
-            pid, port = (self.pid, self.port) if batched else (self.alone_pid, self.alone_port)
-            ledger = self.ledger if batched else self.alone_ledger
-            pool = self.pool if batched else self.alone_pool
-            start = ledger.position()
-            with RssSampler(pid) as rss:
-                summary = self._http(
-                    pid, lambda: charge_load(port, self.specialist, pool, clients, SECONDS)
-                )
-            sizes = batch_sizes(ledger, start)
-            summary["batch_size_p50"] = percentile(sizes, 0.5) if sizes else 0
-            summary["batch_size_p99"] = percentile(sizes, 0.99) if sizes else 0
-            summary["batch_size_max"] = max(sizes, default=0)
-            summary["batches"] = len(sizes)
-            self.rss.append(
-                {
-                    "load": name,
-                    "clients": clients,
-                    "peak_total_mib": round(rss.peak_total_bytes / 2**20, 1),
-                    "peak_process_mib": round(rss.peak_process_bytes / 2**20, 1),
-                    "processes": rss.processes,
-                }
-            )
-            summary["projection_backlog_s"] = self._backlog_s()
+        elif name == "charge_alone":
+            # Up for its own loads only, warmed up first: two ledger servers
+            # and their pools for the whole run, with pgbench's 16 clients,
+            # were more connections than the shared server allows.
+            port = free_port()
+            log = self.logs / f"alone-{clients}-{round_}.log"
+            with server(ledger_serve(port, WORKERS), self.alone_env, port, log) as pid:
+                charge_load(port, self.specialist, self.alone_pool, CLIENTS[-1], WARM_UP_S)
+                self.settle()
+                summary = self._charge(name, clients, pid, port, self.alone_ledger, self.alone_pool)
+        elif name == "charge":
+            summary = self._charge(name, clients, self.pid, self.port, self.ledger, self.pool)
         elif name == "bare_insert":
             summary = self._http(self.bare_pid, lambda: self.bare_insert(clients))
         elif name == "balance":
@@ -337,6 +330,31 @@ class Bench:
         summary["round"] = round_
         self.figures[name].append(summary)
         print(name, summary)
+        return summary
+
+    def _charge(
+        self, name: str, clients: int, pid: int, port: int, ledger: Ledger, pool: Pool
+    ) -> dict[str, Any]:
+        start = ledger.position()
+        with RssSampler(pid) as rss:
+            summary = self._http(
+                pid, lambda: charge_load(port, self.specialist, pool, clients, SECONDS)
+            )
+        sizes = batch_sizes(ledger, start)
+        summary["batch_size_p50"] = percentile(sizes, 0.5) if sizes else 0
+        summary["batch_size_p99"] = percentile(sizes, 0.99) if sizes else 0
+        summary["batch_size_max"] = max(sizes, default=0)
+        summary["batches"] = len(sizes)
+        self.rss.append(
+            {
+                "load": name,
+                "clients": clients,
+                "peak_total_mib": round(rss.peak_total_bytes / 2**20, 1),
+                "peak_process_mib": round(rss.peak_process_bytes / 2**20, 1),
+                "processes": rss.processes,
+            }
+        )
+        summary["projection_backlog_s"] = self._backlog_s()
         return summary
 
     def balance(self, port: int, clients: int, seconds: int) -> LoadResult:
@@ -393,6 +411,7 @@ def run_all(url: str, services: Services, alone_url: str, alone: Services) -> di
     alone_requests = SECONDS * (
         (len(CLIENTS) - 1) * HTTP_CHARGES_PER_S_CAP + ROUNDS * HTTP_CHARGES_PER_S_CAP_16
     )
+    alone_requests += (len(CLIENTS) - 1 + ROUNDS) * WARM_UP_S * HTTP_CHARGES_PER_S_CAP_16
     bench.alone_url, bench.alone_ledger = alone_url, alone.ledger
     bench.alone_read_models = alone.projections
     bench.alone_pool = Pool(seed_requests(alone.ledger, alone_ids, alone_requests))
@@ -413,18 +432,19 @@ def run_all(url: str, services: Services, alone_url: str, alone: Services) -> di
     pgbench.run(url, 1, 1)  # creates its table, which the bare insert endpoint uses too
 
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
-    port, bare_port, alone_port = free_port(), free_port(), free_port()
-    bench.port, bench.bare_port, bench.alone_port = port, bare_port, alone_port
+    port, bare_port = free_port(), free_port()
+    bench.port, bench.bare_port, bench.logs = port, bare_port, logs
     bare_env = {"BENCH_DATABASE_URL": url}
-    alone_env = {**bench.env, "LEDGER_DATABASE_URL": alone_url, "LEDGER_BATCH_COMMANDS": "false"}
+    bench.alone_env = {
+        **bench.env,
+        "LEDGER_DATABASE_URL": alone_url,
+        "LEDGER_BATCH_COMMANDS": "false",
+    }
     with (
         server(ledger_serve(port, WORKERS), bench.env, port, logs / "ledger.log") as pid,
         server(uvicorn_bare(bare_port, WORKERS), bare_env, bare_port, logs / "bare.log") as bare,
-        server(
-            ledger_serve(alone_port, WORKERS), alone_env, alone_port, logs / "alone.log"
-        ) as alone,
     ):
-        bench.pid, bench.bare_pid, bench.alone_pid = pid, bare, alone
+        bench.pid, bench.bare_pid = pid, bare
         for clients in CLIENTS[:-1]:
             for name in LOADS:
                 bench.point(name, clients, 0)

@@ -3,14 +3,15 @@ its update subscription."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from ledger.aggregates import Adjustment, CustomerAccount
+from ledger.aggregates import Adjustment, CustomerAccount, account_id_for
 from ledger.commands.cycle import Command
 from ledger.commands.results import (
     AdjustBalanceResult,
@@ -26,6 +27,14 @@ if TYPE_CHECKING:
     from ledger.application import Ledger
 
 
+def account_needs(customer_id: object) -> list[tuple[UUID, bool]]:
+    """What a command on the account of ``customer_id`` needs (``Command.needs``):
+    that account, whose type has snapshots (nothing for an id that is none)."""
+    if not isinstance(customer_id, str) or not customer_id:
+        return []
+    return [(account_id_for(customer_id), True)]
+
+
 @dataclass(frozen=True)
 class OpenAccount(Command[OpenAccountResult]):
     """Emits ``CustomerAccount.Opened``. Raises ``AccountAlreadyExistsError``,
@@ -35,6 +44,9 @@ class OpenAccount(Command[OpenAccountResult]):
 
     customer_id: str
     name: str
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return account_needs(self.customer_id)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -58,6 +70,9 @@ class AdjustBalance(Command[AdjustBalanceResult]):
     customer_id: str
     credits: int
     reason: str
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return account_needs(self.customer_id)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -86,6 +101,9 @@ class RecordSubscription(Command[RecordSubscriptionResult]):
     customer_id: str
     valid_from: date
     valid_until: date
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return account_needs(self.customer_id)
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,7 +12,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from ledger.aggregates import CustomerAccount, Invoice
+from ledger.aggregates import PRICE_LISTS_ID, CustomerAccount, Invoice
+from ledger.commands.accounts import account_needs
 from ledger.commands.cycle import Command
 from ledger.commands.results import InvoiceChangeResult, IssueInvoiceResult
 from ledger.errors import InvalidInputError
@@ -36,6 +37,9 @@ class IssueInvoice(Command[IssueInvoiceResult]):
     package: int | None = None
     credits: int | None = None
     amount_usd: Decimal | str | None = None
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return [*account_needs(self.customer_id), (PRICE_LISTS_ID, False)]
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
@@ -62,6 +66,9 @@ class PayInvoice(Command[InvoiceChangeResult]):
     invoice_id: UUID
     payment_ref: str
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _invoice_and_account_needs(self.invoice_id, loaded)
+
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], InvoiceChangeResult]:
@@ -83,6 +90,9 @@ class VoidInvoice(Command[InvoiceChangeResult]):
     invoice_id: UUID
     reason: str
 
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return _invoice_and_account_needs(self.invoice_id, loaded)
+
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
     ) -> tuple[Sequence[Aggregate], InvoiceChangeResult]:
@@ -92,6 +102,16 @@ class VoidInvoice(Command[InvoiceChangeResult]):
         return [invoice], InvoiceChangeResult(
             invoice.id, invoice.customer_id, invoice.status.value, account.balance
         )
+
+
+def _invoice_and_account_needs(
+    invoice_id: UUID, loaded: Mapping[UUID, Aggregate | None]
+) -> list[tuple[UUID, bool]]:
+    """The invoice, then the account it names (``Command.needs``)."""
+    if invoice_id not in loaded:
+        return [(invoice_id, False)]
+    invoice = loaded[invoice_id]
+    return [(invoice.account_id, True)] if isinstance(invoice, Invoice) else []
 
 
 def _package(

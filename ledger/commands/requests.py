@@ -17,7 +17,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from ledger.aggregates import CustomerAccount, SupportRequest
+from ledger.aggregates import PRICE_LISTS_ID, CustomerAccount, SupportRequest
+from ledger.commands.accounts import account_needs
 from ledger.commands.cycle import Command
 from ledger.commands.results import (
     ChargeResult,
@@ -50,6 +51,9 @@ class OpenRequest(Command[RequestChangeResult]):
     from_version: str | None = None
     to_version: str | None = None
     third_party: bool = False
+
+    def needs(self, loaded: Mapping[UUID, Aggregate | None]) -> Iterable[tuple[UUID, bool]]:
+        return [*account_needs(self.customer_id), (PRICE_LISTS_ID, False)]
 
     def decide(
         self, ledger: Ledger, actor: Actor, at: datetime
