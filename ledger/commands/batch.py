@@ -11,8 +11,8 @@ queues it; one caller at a time is the writer, which
 2. loads every aggregate the batch's commands say they need
    (``Command.needs``), and the receipts of their idempotency keys, with one
    query per store for each round of needs (a charge's request, then its
-   account); aggregates it wrote before are kept in its own cache, exactly as
-   committed, and fast-forwarded in that same query;
+   account); the accounts it wrote or read before are kept in its own cache,
+   exactly as committed, and fast-forwarded in that same query;
 3. lets each command decide in arrival order on that in-memory state: two
    charges on one account see each other; a refused command's changes are
    undone (each aggregate it changed is rebuilt from the store and the
@@ -67,7 +67,7 @@ MAX_BATCH = 64
 COMPANY_WAIT_S = 0.001
 #: Rounds of ``needs`` loaded before deciding (a charge needs two).
 MAX_ROUNDS = 3
-#: Aggregates the writer keeps as committed (each a few hundred bytes).
+#: Accounts the writer keeps as committed (each a few hundred bytes).
 CACHE_SIZE = 10_000
 #: Batch sizes remembered for ``Batcher.sizes``.
 SIZES_KEPT = 10_000
@@ -417,10 +417,15 @@ class Batcher:
         self._remember(working)
 
     def _remember(self, working: WorkingSet) -> None:
-        """Keep the batch's aggregates, now committed, for the next batches."""
-        for aggregate_id, aggregate in working.aggregates().items():
-            self._cache[aggregate_id] = aggregate
-            self._cache.move_to_end(aggregate_id)
+        """Keep the batch's accounts (the types with snapshots: long streams,
+        loaded by every charge), now committed, for the next batches. Others
+        are read from the store each time, as without the batcher: a request
+        is charged once, and keeping thousands of them only costs memory and
+        the garbage collector's time."""
+        for aggregate_id, slot in working.slots.items():
+            if slot.snapshots and slot.aggregate is not None:
+                self._cache[aggregate_id] = slot.aggregate
+                self._cache.move_to_end(aggregate_id)
         while len(self._cache) > CACHE_SIZE:
             self._cache.popitem(last=False)
 
