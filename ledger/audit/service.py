@@ -18,7 +18,7 @@ from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest, account_id_for
 from ledger.application import Ledger
-from ledger.audit.chain import ChainBreak, ChainHead, Verification, verify
+from ledger.audit.chain import ChainBreak, ChainHead, Verification, confirm, verify
 from ledger.audit.statement import (
     MOVEMENT_KINDS,
     Origin,
@@ -26,7 +26,7 @@ from ledger.audit.statement import (
     build_statement,
     check_statement,
 )
-from ledger.audit.store import PAGE, ChainStore, stored_events
+from ledger.audit.store import PAGE, ChainStore, stored_notifications, stored_rows
 from ledger.errors import InvalidInputError, UnknownAccountError
 from ledger.persistence.store import Store, as_uuid
 from ledger.views import plain
@@ -74,11 +74,21 @@ class Audit:
         chain, then check every snapshot against a replay of its aggregate's
         events up to its version; constant memory."""
         head = self.chain.head()
-        store: Iterator[Any] = stored_events(self.ledger.recorder)
+        # First the plain pass over tuples (``confirm``), then the judging
+        # pass from where it stopped: nothing left on an untouched store but
+        # the events stored after the head.
+        confirmed = confirm(
+            stored_rows(self.store, head.position, progress), self.chain.rows(head.position)
+        )
+        store: Iterator[Any] = stored_notifications(self.store, after=confirmed.position)
         if progress is not None:
-            store = _counting(store, progress)
+            store = _counting(store, progress, confirmed.checked)
         result = verify(
-            store, self.chain.entries(head.position), head=head, locate=self.chain.locate
+            store,
+            self.chain.entries(head.position, after=confirmed.position),
+            head=head,
+            locate=self.chain.locate,
+            start=confirmed,
         )
         if not result.ok:
             return result
@@ -282,8 +292,8 @@ def _snapshot_rows(
         after = (rows[-1][0], int(rows[-1][1]))
 
 
-def _counting(items: Iterator[Any], progress: Progress) -> Iterator[Any]:
-    for count, item in enumerate(items, 1):
+def _counting(items: Iterator[Any], progress: Progress, before: int = 0) -> Iterator[Any]:
+    for count, item in enumerate(items, before + 1):
         if count % PAGE == 0:
             progress(count)
         yield item
