@@ -35,7 +35,7 @@ from ledger.persistence.store import (
     as_time,
     as_uuid,
 )
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import MovementRow
 
 TABLE = "rm_movements"
@@ -79,7 +79,9 @@ class Movements(ReadModel):
     def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
         s = self.store
         opened = [e for _, e in events if isinstance(e, A.Opened)]
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {ACCOUNTS} (account_id, customer_id) VALUES (%s, %s) "
             "ON CONFLICT (account_id) DO NOTHING",
             [(s.uuid(e.originator_id), e.customer_id) for e in opened],

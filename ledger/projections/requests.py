@@ -19,7 +19,7 @@ from uuid import UUID
 
 from ledger.aggregates import RequestStatus, SupportRequest
 from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_time, as_uuid
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import RequestRow
 
 TABLE = "rm_requests"
@@ -100,7 +100,9 @@ class Requests(ReadModel):
             request.position = position
         rows = [request.row() for request in requests.values()]
         s = self.store
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TABLE} ({COLUMNS}) VALUES "
             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, "
@@ -130,6 +132,7 @@ class Requests(ReadModel):
                 )
                 for r in rows
             ],
+            fresh={s.uuid(i) for i in opened},
         )
 
     def _load(self, cur: Cur, request_ids: set[UUID]) -> dict[UUID, _Request]:

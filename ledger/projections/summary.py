@@ -27,7 +27,7 @@ from uuid import UUID
 from ledger.aggregates import CustomerAccount
 from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_decimal, as_uuid
 from ledger.projections import fifo
-from ledger.projections.base import TRACKING_TABLE, Positioned, ReadModel
+from ledger.projections.base import TRACKING_TABLE, Positioned, ReadModel, write_rows
 from ledger.projections.fifo import Lot, LotsExhaustedError
 from ledger.projections.rows import SummaryRow
 
@@ -171,7 +171,9 @@ class Summary(ReadModel):
             "credits_adjusted = excluded.credits_adjusted",
             (totals[0], s.money(totals[1]), totals[2], totals[3], totals[4]),
         )
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {LOTS} ({LOT_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (lot) DO UPDATE SET remaining = excluded.remaining",
             [
@@ -185,7 +187,9 @@ class Summary(ReadModel):
                 for lot in lots
             ],
         )
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TAKEN} (request_id, lot, credits) VALUES (%s, %s, %s) "
             "ON CONFLICT (request_id, lot) DO UPDATE SET credits = excluded.credits",
             [
