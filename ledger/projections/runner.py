@@ -36,12 +36,10 @@ Invariants owned here:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -59,59 +57,8 @@ MAX_BACKOFF_S = 5.0
 #: Failures in a row at the same event before the worker stops: an error
 #: that is not the store's does not go away by retrying.
 MAX_ATTEMPTS = 3
-#: The longest wait for a read made ahead (a read of one batch).
-READ_AHEAD_TIMEOUT_S = 60.0
 #: The errors of a store that is down, locked or unreachable: retried without end.
 RETRYABLE: tuple[type[BaseException], ...] = (*STORE_ERRORS, StoreUnavailableError)
-
-
-#: What a batch read is made of: the position after which it reads, its
-#: limit and its topics.
-_BatchKey = tuple[int, int, tuple[str, ...]]
-
-
-class _ReadAhead:
-    """One read of the store made ahead, on a thread of its own, while the
-    worker writes the batch before it: the store's side of a rebuild (the
-    writes) then overlaps the decoding of the next events.
-
-    It is only ever a read: the batch is used only when the worker asks for
-    the very same one (same start, limit and topics), and its rows and its
-    tracking still change in one transaction with the compare-and-set, so
-    exactly-once holds whatever the read-ahead did. At most one read is
-    ahead (two batches in memory); its error, if any, is the worker's when
-    it takes that batch."""
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-ahead")
-        self._pending: tuple[_BatchKey, Future[Any]] | None = None
-
-    def start(self, key: _BatchKey, read: Callable[[_BatchKey], Any]) -> None:
-        self.discard()
-        self._pending = (key, self._pool.submit(read, key))
-
-    def take(self, key: _BatchKey) -> Any | None:
-        """The batch read ahead for ``key``, or ``None`` (none, or another)."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return None
-        if pending[0] != key:
-            pending[1].cancel()
-            return None
-        return pending[1].result(timeout=READ_AHEAD_TIMEOUT_S)
-
-    def discard(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending[1].cancel():
-            with contextlib.suppress(Exception):  # its error belongs to a batch not taken
-                pending[1].result(timeout=READ_AHEAD_TIMEOUT_S)
-
-    def __enter__(self) -> _ReadAhead:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.discard()
-        self._pool.shutdown(wait=True)
 
 
 class _MovedElsewhere(Exception):
@@ -163,17 +110,8 @@ class Worker:
         with self.store.read() as cur:
             return tracking_positions(cur, names)
 
-    def step(
-        self,
-        models: Sequence[ReadModel],
-        batch_size: int | None = None,
-        ahead: _ReadAhead | None = None,
-    ) -> int:
-        """Process one batch into ``models``; return how many events were read.
-
-        With ``ahead`` (``catch_up``), the batch may come from the read made
-        ahead while the previous one was written, and the read of the next
-        one starts before this one is written."""
+    def step(self, models: Sequence[ReadModel], batch_size: int | None = None) -> int:
+        """Process one batch into ``models``; return how many events were read."""
         if not models:
             return 0
         limit = batch_size or self.batch_size
@@ -186,19 +124,14 @@ class Worker:
         if start < self._suspect_until:
             limit = 1  # after a failure: one event at a time, to name the one that fails
         topics = sorted({topic for m in behind for topic in m.topics()})
-        key = (start, limit, tuple(topics))
-        read = None if ahead is None else ahead.take(key)
-        if read is None:
-            read = self._read(key, stop, behind)
-        notes, decoded, stop = read
+        notes = self.ledger.recorder.select_notifications(
+            start + 1, limit, stop=stop, topics=topics
+        )
         # Fewer than asked: nothing else up to ``stop`` concerns these models.
         end = notes[-1].id if len(notes) == limit else stop
-        if ahead is not None and len(notes) == limit:
-            ahead.start((end, limit, tuple(topics)), lambda k: self._read(k, None, behind))
         applied: list[int] = []
         try:
-            if isinstance(decoded, ProjectionFailedError):
-                raise decoded
+            decoded = self._decode(notes, behind)
             with self.writer().transaction() as cur:
                 for model in behind:
                     old = positions[model.name]
@@ -224,23 +157,6 @@ class Worker:
             for count in applied:
                 self.on_batch(end, count)
         return len(notes)
-
-    def _read(
-        self, key: _BatchKey, stop: int | None, behind: Sequence[ReadModel]
-    ) -> tuple[Sequence[Any], list[Positioned] | ProjectionFailedError, int]:
-        """The events after ``key``'s start (at most its limit, of its topics)
-        up to ``stop`` (``None``: the newest position now), decoded (or why
-        one cannot be), and that stop."""
-        start, limit, topics = key
-        if stop is None:
-            stop = self.ledger.recorder.max_notification_id() or 0
-        notes = self.ledger.recorder.select_notifications(
-            start + 1, limit, stop=stop, topics=list(topics)
-        )
-        try:
-            return notes, self._decode(notes, behind), stop
-        except ProjectionFailedError as e:
-            return notes, e, stop
 
     def _decode(self, notes: Sequence[Any], behind: Sequence[ReadModel]) -> list[Positioned]:
         to_event = self.ledger.mapper.to_domain_event
@@ -268,19 +184,17 @@ class Worker:
         batch_size: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> int:
-        """Process until ``models`` reach the store's newest position, reading
-        each batch while the previous one is written (``_ReadAhead``)."""
+        """Process until ``models`` reach the store's newest position."""
         total = 0
         target = self.ledger.recorder.max_notification_id() or 0
-        with _ReadAhead() as ahead:
-            while True:
-                read = self.step(models, batch_size, ahead)
-                total += read
-                if progress is not None:
-                    done = min(self.positions([m.name for m in models]).values(), default=0)
-                    progress(done, max(target, done))
-                if read == 0:
-                    return total
+        while True:
+            read = self.step(models, batch_size)
+            total += read
+            if progress is not None:
+                done = min(self.positions([m.name for m in models]).values(), default=0)
+                progress(done, max(target, done))
+            if read == 0:
+                return total
 
     # --- locks ----------------------------------------------------------------
 
