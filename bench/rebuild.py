@@ -132,10 +132,7 @@ _COPY = _frame("ledger/persistence/store", "append", "many")
 _WAIT = _frame("psycopg/connection", "wait")
 _READ = _frame("eventsourcing/postgres", "select_notifications")
 REBUILD_GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
-    (
-        "reading the log (`select_notifications`)",
-        _frame("eventsourcing/postgres", "select_notifications"),
-    ),
+    ("reading the log (`select_notifications`)", _READ),
     ("decoding (`Worker._decode`: the library's mapper)", _frame("projections/runner", "_decode")),
     ("the read models' `apply`, writes included", _frame("projections/runner", "_apply")),
     ("... `requests`", _frame("projections/requests", "apply")),
@@ -143,22 +140,13 @@ REBUILD_GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("... `movements`", _frame("projections/movements", "apply")),
     ("... `balances`", _frame("projections/balances", "apply")),
     ("... `invoices`", _frame("projections/invoices", "apply")),
-    (
-        "... of which writing rows (`write_rows`, `Cur.append`)",
-        _frame("ledger/", "write_rows", "append"),
-    ),
+    ("... of which `COPY` and `executemany` (`Cur.append`, `Cur.many`)", _COPY),
     ("moving the tracking positions", _frame("projections/base", "move_tracking")),
     ("commits (leaving the transaction)", _frame("psycopg/transaction", "__exit__")),
-    (
-        "waiting for PostgreSQL (`Connection.wait`, all of the above)",
-        _frame("psycopg/connection", "wait"),
-    ),
+    ("waiting for PostgreSQL (`Connection.wait`, in all of the above)", _WAIT),
 ]
 RAW_GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
-    (
-        "reading the log (`select_notifications`)",
-        _frame("eventsourcing/postgres", "select_notifications"),
-    ),
+    ("reading the log (`select_notifications`)", _READ),
     ("decoding (`mapper.to_domain_event`)", _frame("eventsourcing/persistence", "to_domain_event")),
 ]
 
