@@ -53,6 +53,7 @@ def _charged(balance_before: int, price: int) -> CustomerAccount.CreditsCharged:
         request_id=uuid4(),
         amount=-price,
         balance_after=balance_before - price,
+        price_list_version=1,
         actor=ACTOR,
     )
 
