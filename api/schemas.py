@@ -517,6 +517,10 @@ class RequestState(Out):
     third_party: bool
     opened_at: datetime
     closed_at: datetime | None
+    price_list_version: int = Field(
+        description="the price list the request is priced by: the one in force when it was "
+        "opened (GET /v1/price-list?at=opened_at)"
+    )
 
 
 class RequestOut(RequestState):
@@ -537,6 +541,7 @@ class RequestOut(RequestState):
             "third_party": False,
             "opened_at": "2026-03-02T10:20:00Z",
             "closed_at": "2026-03-02T11:05:00Z",
+            "price_list_version": 1,
             "position": 7,
         }
     )
@@ -544,7 +549,7 @@ class RequestOut(RequestState):
 
 
 class HistoryStateOut(RequestState):
-    price_list_version: int = Field(description="the price list the request is priced by")
+    """The request's state after one event of its history."""
 
 
 class HistoryEventOut(Out):

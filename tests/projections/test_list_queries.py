@@ -251,7 +251,8 @@ def _seed(store: Store) -> None:
             "(ARRAY['configuration','installation','investigation'])[i %% 3 + 1], 's', "
             "(ARRAY['open','awaiting_quote','quoted','charged','cancelled','referred',"
             "'declined','refunded','disputed','awaiting_acceptance','dispute_rejected'])"
-            f"[i %% 11 + 1], 10, NULL, NULL, 0, 0, NULL, NULL, false, now(), NULL, i, i {series}",
+            "[i %% 11 + 1], 10, NULL, NULL, 0, 0, NULL, NULL, false, now(), NULL, i, i, 1 "
+            f"{series}",
             f"INSERT INTO {invoices.TABLE} SELECT {uid.format('i')}, 'C' || (i %% 1000), 80, 90, "
             f"(ARRAY['issued','paid','voided'])[i %% 3 + 1], NULL, now(), i, i, 1 {series}",
             f"INSERT INTO {movements.TABLE} SELECT i, {uid.format('a')}, 'C' || (i %% 1000), "
@@ -269,7 +270,7 @@ def _seed(store: Store) -> None:
             "'shop ' || i FROM s",
             f"{series}INSERT INTO {requests.TABLE} SELECT 'r' || i, 'C' || (i % 1000), "
             "'configuration', 's', CASE i % 11 WHEN 0 THEN 'awaiting_quote' ELSE 'open' END, "
-            "10, NULL, NULL, 0, 0, NULL, NULL, 0, '2026', NULL, i, i FROM s",
+            "10, NULL, NULL, 0, 0, NULL, NULL, 0, '2026', NULL, i, i, 1 FROM s",
             f"{series}INSERT INTO {invoices.TABLE} SELECT 'i' || i, 'C' || (i % 1000), 80, '90', "
             "CASE i % 3 WHEN 0 THEN 'paid' ELSE 'issued' END, NULL, '2026', i, i, 1 FROM s",
             f"{series}INSERT INTO {movements.TABLE} SELECT i, 'a' || i, 'C' || (i % 1000), "
