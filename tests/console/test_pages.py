@@ -71,7 +71,7 @@ def test_the_price_shows_before_submitting_with_and_without_script(
         "/console/price",
         params={"category": "store_update", "from_version": "4.4.1", "to_version": "4.4.4"},
     )
-    assert priced.json() == {"price": 25, "reason": None}
+    assert priced.json() == {"price": 25, "reason": None, "price_list_version": 1}
     preview = helpdesk.post(
         "/console/requests",
         {
