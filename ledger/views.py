@@ -78,6 +78,8 @@ class RequestState:
     third_party: bool
     opened_at: datetime
     closed_at: datetime | None
+    #: The price list the request is priced by (the one in force when it was opened).
+    price_list_version: int
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,6 @@ class RequestView(RequestState):
     """A request replayed from the event store, at its aggregate version."""
 
     version: int
-    price_list_version: int = 1
 
 
 @dataclass(frozen=True)

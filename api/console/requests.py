@@ -28,7 +28,7 @@ from api.problems import status_for
 from ledger.application import Ledger
 from ledger.errors import InvalidInputError, LedgerError, UnknownRequestError
 from ledger.permissions import Action
-from ledger.policy import Category, opening_price, parse_category
+from ledger.policy import Category, PriceList, opening_price, parse_category
 from ledger.values import Actor
 
 router = APIRouter()
@@ -114,6 +114,11 @@ ACTIONS: dict[str, RequestAction] = {
         ),
         ("price", "reason"),
     ),
+    "start": RequestAction(
+        "Start work (hold the price)",
+        Action.START_WORK,
+        lambda lg, rid, f, a, k: lg.start_work(rid, actor=a, idempotency_key=k),
+    ),
     "charge": RequestAction(
         "Charge the answer",
         Action.CHARGE,
@@ -145,7 +150,7 @@ ACTIONS: dict[str, RequestAction] = {
 
 #: Which actions make sense in which status (the domain still decides).
 OFFERED: dict[str, tuple[str, ...]] = {
-    "open": ("pre-quote", "cancel", "charge", "revise", "refer"),
+    "open": ("pre-quote", "cancel", "start", "charge", "revise", "refer"),
     "awaiting_quote": ("cancel", "quote", "refer"),
     "quoted": ("accept", "decline", "cancel", "revise", "refer"),
     "awaiting_acceptance": ("accept", "decline", "cancel", "revise", "refer"),
@@ -155,20 +160,29 @@ OFFERED: dict[str, tuple[str, ...]] = {
 
 
 def price_preview(
-    category: str, from_version: str | None, to_version: str | None, third_party: bool
+    prices: PriceList,
+    category: str,
+    from_version: str | None,
+    to_version: str | None,
+    third_party: bool,
 ) -> tuple[int | None, str | None]:
-    """The price the request will open at, or why it cannot be priced yet."""
+    """The price the request will open at under ``prices`` (the list in
+    force now, as the command will use), or why it cannot be priced yet."""
     try:
+        chosen = parse_category(category)
         price = opening_price(
-            parse_category(category),
+            chosen,
             from_version=from_version,
             to_version=to_version,
             third_party=third_party,
+            prices=prices,
         )
     except LedgerError as e:
         return None, in_words(e).message
     if price is None:
-        return None, "A specialist sets the price of this category (at least 20 credits)."
+        minimum = prices.minimums.get(chosen)
+        at_least = f" (at least {minimum} credits)" if minimum is not None else ""
+        return None, f"A specialist sets the price of this category{at_least}."
     return price, None
 
 
@@ -180,10 +194,14 @@ def price(
     to_version: Annotated[str | None, Query(max_length=32)] = None,
     third_party: bool = False,
 ) -> Response:
-    """The opening price for the form's script (the same rule as the command)."""
+    """The opening price for the form's script (the same rule and price list
+    as the command)."""
     allowed_to(request, Action.OPEN_REQUEST)
-    credits, reason = price_preview(category, from_version or None, to_version or None, third_party)
-    return JSONResponse({"price": credits, "reason": reason})
+    prices = ledger_of(request).price_list_at()
+    credits, reason = price_preview(
+        prices, category, from_version or None, to_version or None, third_party
+    )
+    return JSONResponse({"price": credits, "reason": reason, "price_list_version": prices.version})
 
 
 def _new_form(
@@ -194,8 +212,10 @@ def _new_form(
     **extra: Any,
 ) -> Response:
     shown, reason = (None, None)
+    prices = ledger_of(request).price_list_at()
     if values.get("category"):
         shown, reason = price_preview(
+            prices,
             values["category"],
             values.get("from_version") or None,
             values.get("to_version") or None,
@@ -210,6 +230,7 @@ def _new_form(
         values=values,
         price=shown,
         price_reason=reason,
+        price_list_version=prices.version,
         **extra,
     )
 
@@ -314,7 +335,7 @@ async def act_on_request(request: Request, request_id: UUID, name: str) -> Respo
     except UnknownRequestError as e:
         raise ConsolePageError(404, "No such request", in_words(e).message) from e
     except LedgerError as e:
-        refusal = in_words(e)
+        refusal = in_words(e, await run_in_threadpool(ledger_of(request).price_list_at))
         # The page reads the request's read model: once it has seen every
         # event stored so far (the request may be a moment old).
         newest = await run_in_threadpool(ledger_of(request).position)

@@ -17,10 +17,10 @@ from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest, account_id_for
+from ledger.aggregates.account import HOLD_KINDS, MOVEMENT_KINDS, hold_reason
 from ledger.application import Ledger
 from ledger.audit.chain import ChainBreak, ChainHead, Verification, confirm, verify
 from ledger.audit.statement import (
-    MOVEMENT_KINDS,
     Origin,
     Statement,
     build_statement,
@@ -44,6 +44,8 @@ EXPORT_COLUMNS = (
     "invoice_id",
     "actor",
     "reason",
+    "price_list_version",
+    "held",
 )
 
 
@@ -217,12 +219,16 @@ class Audit:
         progress: Progress | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every credit movement in store order, read from the event store a
-        page at a time, as flat rows of ``EXPORT_COLUMNS``."""
+        page at a time, as flat rows of ``EXPORT_COLUMNS``: the movements of
+        credits, and the holds as entries of zero credits with the credits
+        held (the balance after is the account's balance then)."""
         # An account's Opened event precedes its movements in store order, so
-        # the customer id of each account is known when its movements come.
-        kinds: list[type[Any]] = [CustomerAccount.Opened, *MOVEMENT_KINDS]
+        # the customer id of each account is known when its movements come,
+        # and so is the balance when a hold comes.
+        kinds: list[type[Any]] = [CustomerAccount.Opened, *MOVEMENT_KINDS, *HOLD_KINDS]
         topics = [get_topic(cls) for cls in kinds]
         customers: dict[UUID, str] = {}
+        balances: dict[UUID, int] = {}
         start: int | None = None
         while True:
             page = self.ledger.recorder.select_notifications(
@@ -230,10 +236,15 @@ class Audit:
             )
             for notification in page:
                 event = self.ledger.mapper.to_domain_event(notification)
+                account_id = event.originator_id
                 if isinstance(event, CustomerAccount.Opened):
-                    customers[event.originator_id] = event.customer_id
+                    customers[account_id] = event.customer_id
+                    balances[account_id] = 0
                     continue
-                row = _movement_row(notification.id, event, customers[event.originator_id])
+                row = _movement_row(
+                    notification.id, event, customers[account_id], balances[account_id]
+                )
+                balances[account_id] = row["balance_after"]
                 if (since is None or row["_at"] >= since) and (until is None or row["_at"] < until):
                     del row["_at"]
                     yield row
@@ -244,21 +255,40 @@ class Audit:
             start = page[-1].id
 
 
-def _movement_row(position: int, event: Any, customer_id: str) -> dict[str, Any]:
+def _movement_row(position: int, event: Any, customer_id: str, balance: int) -> dict[str, Any]:
+    """A row of ``EXPORT_COLUMNS``; ``balance`` is the account's balance
+    before the event."""
     data = event.__dict__
-    return {
+    row = {
         "_at": data["timestamp"],
         "position": position,
         "at": data["timestamp"].isoformat(),
         "customer_id": customer_id,
-        "kind": MOVEMENT_KINDS[type(event)],
-        "amount": data["amount"],
-        "balance_after": data["balance_after"],
         "request_id": plain(data.get("request_id")) or "",
         "invoice_id": plain(data.get("invoice_id")) or "",
         "actor": str(data["actor"]),
-        "reason": data.get("reason") or "",
     }
+    hold = HOLD_KINDS.get(type(event))
+    if hold is None:
+        version = data.get("price_list_version")
+        row |= {
+            "kind": MOVEMENT_KINDS[type(event)],
+            "amount": data["amount"],
+            "balance_after": data["balance_after"],
+            "reason": data.get("reason") or "",
+            "price_list_version": "" if version is None else version,
+            "held": "",
+        }
+    else:
+        row |= {
+            "kind": hold,
+            "amount": 0,
+            "balance_after": balance,
+            "reason": hold_reason(event),
+            "price_list_version": "",
+            "held": data["amount"],
+        }
+    return row
 
 
 def _snapshot_rows(
