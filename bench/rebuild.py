@@ -23,9 +23,7 @@ section "Read-model rebuild" of ``bench/results.md``.
 
 from __future__ import annotations
 
-import cProfile
 import os
-import pstats
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -33,7 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.common import database, save_json, save_section, table
+from bench.common import database, frame, profile_table, save_json, save_section, table
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger, open_services
@@ -102,52 +100,26 @@ def raw_read(ledger: Ledger) -> tuple[int, float]:
     return count, time.perf_counter() - started
 
 
-def profile_table(
-    run: Callable[[], object], groups: Sequence[tuple[str, Callable[[str, str], bool]]]
-) -> str:
-    """Run ``run`` under ``cProfile``; a table of the cumulative time of the
-    frames each group matches (``match(file, function)``), as seconds and
-    as a share of the whole run. Groups may nest (a row "of which")."""
-    profiler = cProfile.Profile()
-    profiler.runcall(run)
-    stats: Any = pstats.Stats(profiler)
-    total = sum(entry[2] for entry in stats.stats.values())  # own time of every frame
-    rows = []
-    for label, match in groups:
-        spent = sum(
-            entry[3] for (file, _, function), entry in stats.stats.items() if match(file, function)
-        )
-        rows.append((label, f"{spent:.2f}", f"{100 * spent / total:.0f}%"))
-    return (
-        table(("where (cProfile, one run)", "s", "share"), rows)
-        + f"\nWhole run under the profiler: {total:.2f} s.\n"
-    )
-
-
-def _frame(file_part: str, *functions: str) -> Callable[[str, str], bool]:
-    return lambda file, function: file_part in file and function in functions
-
-
-_COPY = _frame("ledger/persistence/store", "append", "many")
-_WAIT = _frame("psycopg/connection", "wait")
-_READ = _frame("eventsourcing/postgres", "select_notifications")
+_COPY = frame("ledger/persistence/store", "append", "many")
+_WAIT = frame("psycopg/connection", "wait")
+_READ = frame("eventsourcing/postgres", "select_notifications")
 REBUILD_GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("reading the log (`select_notifications`)", _READ),
-    ("decoding (`Worker._decode`: the library's mapper)", _frame("projections/runner", "_decode")),
-    ("the read models' `apply`, writes included", _frame("projections/runner", "_apply")),
-    ("... `requests`", _frame("projections/requests", "apply")),
-    ("... `summary`", _frame("projections/summary", "apply")),
-    ("... `movements`", _frame("projections/movements", "apply")),
-    ("... `balances`", _frame("projections/balances", "apply")),
-    ("... `invoices`", _frame("projections/invoices", "apply")),
+    ("decoding (`Worker._decode`: the library's mapper)", frame("projections/runner", "_decode")),
+    ("the read models' `apply`, writes included", frame("projections/runner", "_apply")),
+    ("... `requests`", frame("projections/requests", "apply")),
+    ("... `summary`", frame("projections/summary", "apply")),
+    ("... `movements`", frame("projections/movements", "apply")),
+    ("... `balances`", frame("projections/balances", "apply")),
+    ("... `invoices`", frame("projections/invoices", "apply")),
     ("... of which `COPY` and `executemany` (`Cur.append`, `Cur.many`)", _COPY),
-    ("moving the tracking positions", _frame("projections/base", "move_tracking")),
-    ("commits (leaving the transaction)", _frame("psycopg/transaction", "__exit__")),
+    ("moving the tracking positions", frame("projections/base", "move_tracking")),
+    ("commits (leaving the transaction)", frame("psycopg/transaction", "__exit__")),
     ("waiting for PostgreSQL (`Connection.wait`, in all of the above)", _WAIT),
 ]
 RAW_GROUPS: list[tuple[str, Callable[[str, str], bool]]] = [
     ("reading the log (`select_notifications`)", _READ),
-    ("decoding (`mapper.to_domain_event`)", _frame("eventsourcing/persistence", "to_domain_event")),
+    ("decoding (`mapper.to_domain_event`)", frame("eventsourcing/persistence", "to_domain_event")),
 ]
 
 
