@@ -11,6 +11,12 @@ loser of a race starts again from the new head.
 The chain table is append-only in the database, like the events: ``UPDATE``,
 ``DELETE``, ``TRUNCATE`` and any insert over an existing entry (SQLite's
 ``REPLACE``, an UPSERT) are refused by triggers.
+
+Verification reads both tables here, a page at a time, in constant memory:
+``stored_rows`` and ``ChainStore.rows`` as plain tuples (in binary on
+PostgreSQL) for ``ledger.audit.chain.confirm``; ``stored_notifications``
+(which converts nothing that could fail) and ``ChainStore.entries`` as
+objects, for the judging pass after it.
 """
 
 from __future__ import annotations
