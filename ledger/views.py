@@ -59,6 +59,24 @@ class AccountView:
     available: int
 
 
+#: The audit trail's columns, in the order of its files (the movements CSV
+#: and ``ledger export-audit``): a ``MovementRow`` without its account.
+TRAIL_COLUMNS = (
+    "position",
+    "at",
+    "customer_id",
+    "kind",
+    "amount",
+    "balance_after",
+    "request_id",
+    "invoice_id",
+    "actor",
+    "reason",
+    "price_list_version",
+    "held",
+)
+
+
 @dataclass(frozen=True)
 class RequestState:
     """A request's state: what the helpdesk sees of it, wherever it is read from."""

@@ -29,24 +29,11 @@ from ledger.audit.statement import (
 from ledger.audit.store import PAGE, ChainStore, stored_notifications, stored_rows
 from ledger.errors import InvalidInputError, UnknownAccountError
 from ledger.persistence.store import Store, as_uuid
-from ledger.views import plain
+from ledger.views import TRAIL_COLUMNS, plain
 
 Progress = Callable[[int], None]
 
-EXPORT_COLUMNS = (
-    "position",
-    "at",
-    "customer_id",
-    "kind",
-    "amount",
-    "balance_after",
-    "request_id",
-    "invoice_id",
-    "actor",
-    "reason",
-    "price_list_version",
-    "held",
-)
+EXPORT_COLUMNS = TRAIL_COLUMNS
 
 
 class Audit:

@@ -44,6 +44,7 @@ from ledger.persistence.store import (
 )
 from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import MovementRow
+from ledger.views import TRAIL_COLUMNS
 
 TABLE = "rm_movements"
 ACCOUNTS = "rm_movement_accounts"
@@ -51,21 +52,8 @@ COLUMNS = (
     "position, customer_id, kind, amount, balance_after, request_id, invoice_id, actor, reason, "
     "at, price_list_version, held"
 )
-INSERTED = (
-    "position",
-    "account_id",
-    "customer_id",
-    "kind",
-    "amount",
-    "balance_after",
-    "request_id",
-    "invoice_id",
-    "actor",
-    "reason",
-    "at",
-    "price_list_version",
-    "held",
-)
+#: The table's columns as the rows are appended: the trail's and the account.
+INSERTED = (*TRAIL_COLUMNS, "account_id")
 
 A = CustomerAccount
 
@@ -131,7 +119,7 @@ class Movements(ReadModel):
             rows.append(
                 (
                     position,
-                    s.uuid(account_id),
+                    s.time(e.timestamp),
                     self._customers[account_id],
                     kind,
                     amount,
@@ -140,9 +128,9 @@ class Movements(ReadModel):
                     s.uuid(getattr(e, "invoice_id", None)),
                     str(e.actor),
                     reason,
-                    s.time(e.timestamp),
                     version,
                     held,
+                    s.uuid(account_id),
                 )
             )
         cur.append(TABLE, INSERTED, rows)

@@ -22,15 +22,7 @@ def test_a_hold_and_a_four_eyes_adjustment(people: object) -> None:
     customer_id = f"C-{uuid4().hex[:6]}"
 
     f = finance.page
-    f.goto("/console/accounts")
-    f.get_by_label("Customer id", exact=True).fill(customer_id)
-    f.get_by_label("Name", exact=True).fill(f"Held Store {customer_id}")
-    f.get_by_role("button", name="Open the account").click()
-    f.get_by_label("Package").select_option("80")
-    f.get_by_role("button", name="Issue the invoice").click()
-    f.get_by_label("Payment reference").fill("bank-0043")
-    f.get_by_role("button", name="Record the payment").click()
-    expect(f.locator("#balance")).to_have_text("80 credits")
+    finance.open_account_and_sell(customer_id, f"Held Store {customer_id}", 80)
 
     h = helpdesk.page
     h.goto(f"/console/requests/new?customer_id={customer_id}")
