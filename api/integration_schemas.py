@@ -13,6 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ledger.aggregates import PRICE_LISTS_ID
 from ledger.integrations.feed import FEED_TYPES, FeedItem
 from ledger.integrations.webhooks import Attempt, Webhook
 
@@ -25,6 +26,7 @@ _STREAMS = {
     "request": _REQUEST,
     "invoice": _INVOICE,
     "adjustment": _ADJUSTMENT,
+    "price_list": str(PRICE_LISTS_ID),
 }
 _R = {"request_id": _REQUEST}
 
@@ -43,18 +45,34 @@ EXAMPLE_DATA: dict[str, tuple[str, str, dict[str, Any]]] = {
     "CreditsPurchased": (
         "account",
         "finance:cy",
-        {"invoice_id": _INVOICE, "amount": 80, "amount_usd": "90.00", "balance_after": 80},
+        {
+            "invoice_id": _INVOICE,
+            "amount": 80,
+            "amount_usd": "90.00",
+            "balance_after": 80,
+            "price_list_version": 1,
+        },
     ),
     "BalanceAdjusted": (
         "account",
         "finance:cy",
         {"amount": 5, "reason": "goodwill", "balance_after": 85},
     ),
-    "CreditsCharged": ("account", "specialist:bo", {**_R, "amount": -25, "balance_after": 60}),
+    "CreditsCharged": (
+        "account",
+        "specialist:bo",
+        {**_R, "amount": -25, "balance_after": 60, "price_list_version": 1},
+    ),
     "CreditsRefunded": (
         "account",
         "specialist:bo",
-        {**_R, "amount": 10, "reason": "partly solved", "balance_after": 70},
+        {
+            **_R,
+            "amount": 10,
+            "reason": "partly solved",
+            "balance_after": 70,
+            "price_list_version": 1,
+        },
     ),
     "SubscriptionRecorded": (
         "account",
@@ -72,6 +90,7 @@ EXAMPLE_DATA: dict[str, tuple[str, str, dict[str, Any]]] = {
             "to_version": "4.4.4",
             "third_party": False,
             "price": 25,
+            "price_list_version": 1,
         },
     ),
     "PreQuoteRequested": ("request", "helpdesk:ana", {"note": "how much?"}),
@@ -105,7 +124,24 @@ EXAMPLE_DATA: dict[str, tuple[str, str, dict[str, Any]]] = {
     "InvoiceIssued": (
         "invoice",
         "finance:cy",
-        {"credits": 80, "amount_usd": "90.00", "standard_package": True},
+        {"credits": 80, "amount_usd": "90.00", "standard_package": True, "price_list_version": 1},
+    ),
+    "PriceListPublished": (
+        "price_list",
+        "admin:root",
+        {
+            "version": 2,
+            "effective_from": "2026-03-09T00:00:00+04:00",
+            "packages": [
+                {"credits": 80, "amount_usd": "95.00"},
+                {"credits": 160, "amount_usd": "180.00"},
+            ],
+            "categories": {"installation": 20, "configuration": 12, "investigation": None},
+            "minimums": {"complex_modification": 30},
+            "store_update": {"base": 25, "included_steps": 2, "per_step": 10},
+            "free_categories": ["bug_fix"],
+            "subscription_categories": ["store_update", "theme_update"],
+        },
     ),
     "InvoicePaid": ("invoice", "finance:cy", {"payment_ref": "bank-2026-0001"}),
     "InvoiceVoided": ("invoice", "finance:cy", {"reason": "sent twice"}),
@@ -129,7 +165,7 @@ def _example(position: int, type_: str) -> dict[str, Any]:
         "type": type_,
         "stream": stream,
         "stream_id": _STREAMS[stream],
-        "customer_id": "C-1001",
+        "customer_id": "" if stream == "price_list" else "C-1001",
         "at": "2026-03-02T10:15:00+00:00",
         "actor": actor,
         "data": data,
@@ -148,7 +184,7 @@ class FeedItemOut(BaseModel):
 
     position: int = Field(description="the global position of the (causing) event")
     type: str = Field(description=f"one of {', '.join(FEED_TYPES)}")
-    stream: Literal["account", "request", "invoice", "adjustment"]
+    stream: Literal["account", "request", "invoice", "adjustment", "price_list"]
     stream_id: UUID
     customer_id: str
     at: datetime

@@ -36,7 +36,7 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
                 "example": ",".join(CSV_COLUMNS)
                 + "\r\n"
                 + "7,2026-03-02T11:05:00+00:00,C-1001,charge,-25,55,"
-                + "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10,,specialist:bo,\r\n",
+                + "5b0c6f9e-8a51-4a3c-9d2e-2f0f6a1c7d10,,specialist:bo,,1,\r\n",
             }
         }
     }
@@ -79,6 +79,8 @@ def csv_lines(rows: Iterable[MovementRow]) -> Iterator[str]:
                 row.invoice_id or "",
                 row.actor,
                 row.reason or "",
+                "" if row.price_list_version is None else row.price_list_version,
+                "" if row.held is None else row.held,
             )
         )
 

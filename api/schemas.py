@@ -517,6 +517,10 @@ class RequestState(Out):
     third_party: bool
     opened_at: datetime
     closed_at: datetime | None
+    price_list_version: int = Field(
+        description="the price list the request is priced by: the one in force when it was "
+        "opened (GET /v1/price-list?at=opened_at)"
+    )
 
 
 class RequestOut(RequestState):
@@ -537,6 +541,7 @@ class RequestOut(RequestState):
             "third_party": False,
             "opened_at": "2026-03-02T10:20:00Z",
             "closed_at": "2026-03-02T11:05:00Z",
+            "price_list_version": 1,
             "position": 7,
         }
     )
@@ -544,7 +549,7 @@ class RequestOut(RequestState):
 
 
 class HistoryStateOut(RequestState):
-    price_list_version: int = Field(description="the price list the request is priced by")
+    """The request's state after one event of its history."""
 
 
 class HistoryEventOut(Out):
@@ -599,13 +604,23 @@ class MovementOut(Out):
     position: int
     at: datetime
     customer_id: str
-    kind: str
-    amount: int
+    kind: str = Field(
+        description="purchase, charge, refund, adjustment; reservation and release for holds"
+    )
+    amount: int = Field(description="the signed credits moved (0 for a hold)")
     balance_after: int
     request_id: UUID | None = None
     invoice_id: UUID | None = None
     actor: str
     reason: str | None = None
+    price_list_version: int | None = Field(
+        default=None,
+        description="the price list of the request charged or refunded, or of the package "
+        "bought; none for an adjustment, a custom package or a hold",
+    )
+    held: int | None = Field(
+        default=None, description="on a reservation or a release: the credits held"
+    )
 
 
 class MovementsOut(Out):
@@ -623,6 +638,8 @@ class MovementsOut(Out):
                     "invoice_id": "0e7c1a52-3b7d-4e8f-a4c6-9a1b2c3d4e5f",
                     "actor": "finance:cy",
                     "reason": None,
+                    "price_list_version": 1,
+                    "held": None,
                 },
                 {
                     "position": 7,
@@ -635,6 +652,8 @@ class MovementsOut(Out):
                     "invoice_id": None,
                     "actor": "specialist:bo",
                     "reason": None,
+                    "price_list_version": 1,
+                    "held": None,
                 },
             ],
             "next_after": None,

@@ -173,6 +173,7 @@ def run(url: str, scale: float) -> dict[str, Any]:
         "LEDGER_DATABASE_URL": url,
         "LEDGER_API_KEYS": f"finance:bench-fi:{token}",
         "LEDGER_SUPPORT_HOURS": "24/7",
+        "LEDGER_SECRET_KEY": secrets.token_urlsafe(32),
     }
     port = free_port()
     logs = Path(tempfile.mkdtemp(prefix="bench-lists-"))

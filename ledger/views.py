@@ -59,6 +59,24 @@ class AccountView:
     available: int
 
 
+#: The audit trail's columns, in the order of its files (the movements CSV
+#: and ``ledger export-audit``): a ``MovementRow`` without its account.
+TRAIL_COLUMNS = (
+    "position",
+    "at",
+    "customer_id",
+    "kind",
+    "amount",
+    "balance_after",
+    "request_id",
+    "invoice_id",
+    "actor",
+    "reason",
+    "price_list_version",
+    "held",
+)
+
+
 @dataclass(frozen=True)
 class RequestState:
     """A request's state: what the helpdesk sees of it, wherever it is read from."""
@@ -78,6 +96,8 @@ class RequestState:
     third_party: bool
     opened_at: datetime
     closed_at: datetime | None
+    #: The price list the request is priced by (the one in force when it was opened).
+    price_list_version: int
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,6 @@ class RequestView(RequestState):
     """A request replayed from the event store, at its aggregate version."""
 
     version: int
-    price_list_version: int = 1
 
 
 @dataclass(frozen=True)

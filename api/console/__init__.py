@@ -15,7 +15,16 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import KeyRing
-from api.console import accounts, admin, finance, queues, requests, signin, statements
+from api.console import (
+    accounts,
+    adjustments,
+    admin,
+    finance,
+    queues,
+    requests,
+    signin,
+    statements,
+)
 from api.console.session import Sessions
 from api.console.web import HERE, ConsolePageError, ConsoleRedirect, render, signed_in_or_none
 
@@ -64,7 +73,7 @@ def install(app: FastAPI, *, secret: bytes, keyring: KeyRing) -> None:
     app.state.console_secret = secret
     app.state.console_sessions = Sessions(secret, keyring)
     router = APIRouter(prefix="/console", include_in_schema=False)
-    for module in (signin, accounts, requests, queues, finance, admin, statements):
+    for module in (signin, accounts, requests, queues, finance, adjustments, admin, statements):
         router.include_router(module.router)
     app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=HERE / "static"), name="console-static")

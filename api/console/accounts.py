@@ -24,7 +24,6 @@ from api.console.web import (
 from api.problems import status_for
 from ledger.errors import LedgerError, UnknownAccountError
 from ledger.permissions import Action
-from ledger.policy import PACKAGES
 
 router = APIRouter()
 
@@ -131,10 +130,11 @@ async def account_page(
         person,
         row=row,
         account=account,
+        available=account.available,
         movements=moves,
         page_after=page_after,
         next_page=next_page,
         statement_link=link,
-        packages=PACKAGES,
+        packages=ledger_of(request).price_list_at().packages,
         requests=requests.items,
     )

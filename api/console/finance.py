@@ -29,7 +29,6 @@ from api.movements import csv_response
 from api.problems import status_for
 from ledger.errors import InvalidInputError, LedgerError, UnknownInvoiceError
 from ledger.permissions import Action
-from ledger.policy import PACKAGES
 
 router = APIRouter()
 
@@ -219,7 +218,7 @@ async def invoice_page(request: Request, invoice_id: UUID) -> Response:
         invoice = await run_in_threadpool(ledger_of(request).get_invoice, invoice_id)
     except UnknownInvoiceError as e:
         raise ConsolePageError(404, "No such invoice", in_words(e).message) from e
-    return render(request, "invoice.html", person, invoice=invoice, packages=PACKAGES)
+    return render(request, "invoice.html", person, invoice=invoice)
 
 
 @router.post("/invoices/{invoice_id}/{name}", response_class=HTMLResponse)
@@ -259,7 +258,6 @@ async def settle_invoice(request: Request, invoice_id: UUID, name: str) -> Respo
             person,
             status_code=status_for(e),
             invoice=invoice,
-            packages=PACKAGES,
             errors=[(refusal.field, refusal.message)],
         )
     return redirect(f"/console/accounts/{settled.customer_id}?after={settled.position}")
@@ -284,6 +282,8 @@ async def adjust(request: Request, customer_id: str) -> Response:
         )
     except LedgerError as e:
         raise ConsolePageError(status_for(e), "Adjustment refused", in_words(e).message) from e
+    if changed.adjustment_id is not None:  # above the limit: proposed, for four eyes
+        return redirect(f"/console/adjustments?proposed={changed.adjustment_id}")
     return redirect(f"/console/accounts/{customer_id}?after={changed.position}")
 
 

@@ -25,11 +25,24 @@ from api.console.web import (
     render,
 )
 from api.problems import status_for
-from ledger.application import Ledger
+from ledger.commands.cycle import Command
+from ledger.commands.requests import (
+    AcceptQuote,
+    Cancel,
+    Charge,
+    DeclineQuote,
+    Dispute,
+    Quote,
+    Refer,
+    Refund,
+    RejectDispute,
+    RequestPreQuote,
+    RevisePrice,
+    StartWork,
+)
 from ledger.errors import InvalidInputError, LedgerError, UnknownRequestError
 from ledger.permissions import Action
-from ledger.policy import Category, opening_price, parse_category
-from ledger.values import Actor
+from ledger.policy import Category, PriceList, opening_price, parse_category
 
 router = APIRouter()
 
@@ -50,102 +63,76 @@ def _whole(form: dict[str, str], name: str) -> int:
     return int(text)
 
 
+def _nothing(form: dict[str, str]) -> tuple[Any, ...]:
+    return ()
+
+
 @dataclass(frozen=True)
 class RequestAction:
-    """One button on a request page: who may press it, and the command it runs."""
+    """One button on a request page: the command it runs (whose ``action``
+    says who may press it), built from the request id and the form."""
 
     label: str
-    action: Action
-    run: Callable[[Ledger, UUID, dict[str, str], Actor, str | None], Any]
+    command: type[Command[Any]]
+    #: The form's fields the command reads.
     fields: tuple[str, ...] = ()
+    #: The command's input after the request id, from the form.
+    arguments: Callable[[dict[str, str]], tuple[Any, ...]] = _nothing
+
+    @property
+    def action(self) -> Action:
+        return self.command.action
+
+    def build(self, request_id: UUID, form: dict[str, str]) -> Command[Any]:
+        return self.command(request_id, *self.arguments(form))  # type: ignore[call-arg]
+
+
+def _reason(form: dict[str, str]) -> tuple[str]:
+    return (form.get("reason", ""),)
+
+
+def _optional_reason(form: dict[str, str]) -> tuple[str | None]:
+    return (_text(form, "reason"),)
 
 
 ACTIONS: dict[str, RequestAction] = {
     "pre-quote": RequestAction(
-        "Ask for a pre-quote",
-        Action.REQUEST_PRE_QUOTE,
-        lambda lg, rid, f, a, k: lg.request_pre_quote(
-            rid, _text(f, "note"), actor=a, idempotency_key=k
-        ),
-        ("note",),
+        "Ask for a pre-quote", RequestPreQuote, ("note",), lambda f: (_text(f, "note"),)
     ),
-    "accept": RequestAction(
-        "Accept the quote",
-        Action.ACCEPT_QUOTE,
-        lambda lg, rid, f, a, k: lg.accept_quote(rid, actor=a, idempotency_key=k),
-    ),
-    "decline": RequestAction(
-        "Decline the quote",
-        Action.DECLINE_QUOTE,
-        lambda lg, rid, f, a, k: lg.decline_quote(
-            rid, _text(f, "reason"), actor=a, idempotency_key=k
-        ),
-        ("reason",),
-    ),
-    "cancel": RequestAction(
-        "Cancel the request",
-        Action.CANCEL,
-        lambda lg, rid, f, a, k: lg.cancel(rid, _text(f, "reason"), actor=a, idempotency_key=k),
-        ("reason",),
-    ),
-    "dispute": RequestAction(
-        "Dispute the charge",
-        Action.DISPUTE,
-        lambda lg, rid, f, a, k: lg.dispute(rid, f.get("reason", ""), actor=a, idempotency_key=k),
-        ("reason",),
-    ),
+    "accept": RequestAction("Accept the quote", AcceptQuote),
+    "decline": RequestAction("Decline the quote", DeclineQuote, ("reason",), _optional_reason),
+    "cancel": RequestAction("Cancel the request", Cancel, ("reason",), _optional_reason),
+    "dispute": RequestAction("Dispute the charge", Dispute, ("reason",), _reason),
     "quote": RequestAction(
         "Quote",
-        Action.QUOTE,
-        lambda lg, rid, f, a, k: lg.quote(
-            rid,
+        Quote,
+        ("price", "surcharge"),
+        lambda f: (
             _whole(f, "price"),
             _whole(f, "surcharge") if f.get("surcharge", "").strip() else 0,
-            actor=a,
-            idempotency_key=k,
         ),
-        ("price", "surcharge"),
     ),
     "revise": RequestAction(
         "Revise the price",
-        Action.REVISE_PRICE,
-        lambda lg, rid, f, a, k: lg.revise_price(
-            rid, _whole(f, "price"), f.get("reason", ""), actor=a, idempotency_key=k
-        ),
+        RevisePrice,
         ("price", "reason"),
+        lambda f: (_whole(f, "price"), f.get("reason", "")),
     ),
-    "charge": RequestAction(
-        "Charge the answer",
-        Action.CHARGE,
-        lambda lg, rid, f, a, k: lg.charge(rid, actor=a, idempotency_key=k),
-    ),
-    "refer": RequestAction(
-        "Refer to custom development",
-        Action.REFER,
-        lambda lg, rid, f, a, k: lg.refer(rid, f.get("reason", ""), actor=a, idempotency_key=k),
-        ("reason",),
-    ),
+    "start": RequestAction("Start work (hold the price)", StartWork),
+    "charge": RequestAction("Charge the answer", Charge),
+    "refer": RequestAction("Refer to custom development", Refer, ("reason",), _reason),
     "refund": RequestAction(
         "Refund",
-        Action.RESOLVE_DISPUTE,
-        lambda lg, rid, f, a, k: lg.refund(
-            rid, _whole(f, "credits"), f.get("reason", ""), actor=a, idempotency_key=k
-        ),
+        Refund,
         ("credits", "reason"),
+        lambda f: (_whole(f, "credits"), f.get("reason", "")),
     ),
-    "reject-dispute": RequestAction(
-        "Reject the dispute",
-        Action.RESOLVE_DISPUTE,
-        lambda lg, rid, f, a, k: lg.reject_dispute(
-            rid, f.get("reason", ""), actor=a, idempotency_key=k
-        ),
-        ("reason",),
-    ),
+    "reject-dispute": RequestAction("Reject the dispute", RejectDispute, ("reason",), _reason),
 }
 
 #: Which actions make sense in which status (the domain still decides).
 OFFERED: dict[str, tuple[str, ...]] = {
-    "open": ("pre-quote", "cancel", "charge", "revise", "refer"),
+    "open": ("pre-quote", "cancel", "start", "charge", "revise", "refer"),
     "awaiting_quote": ("cancel", "quote", "refer"),
     "quoted": ("accept", "decline", "cancel", "revise", "refer"),
     "awaiting_acceptance": ("accept", "decline", "cancel", "revise", "refer"),
@@ -155,20 +142,29 @@ OFFERED: dict[str, tuple[str, ...]] = {
 
 
 def price_preview(
-    category: str, from_version: str | None, to_version: str | None, third_party: bool
+    prices: PriceList,
+    category: str,
+    from_version: str | None,
+    to_version: str | None,
+    third_party: bool,
 ) -> tuple[int | None, str | None]:
-    """The price the request will open at, or why it cannot be priced yet."""
+    """The price the request will open at under ``prices`` (the list in
+    force now, as the command will use), or why it cannot be priced yet."""
     try:
+        chosen = parse_category(category)
         price = opening_price(
-            parse_category(category),
+            chosen,
             from_version=from_version,
             to_version=to_version,
             third_party=third_party,
+            prices=prices,
         )
     except LedgerError as e:
         return None, in_words(e).message
     if price is None:
-        return None, "A specialist sets the price of this category (at least 20 credits)."
+        minimum = prices.minimums.get(chosen)
+        at_least = f" (at least {minimum} credits)" if minimum is not None else ""
+        return None, f"A specialist sets the price of this category{at_least}."
     return price, None
 
 
@@ -180,10 +176,14 @@ def price(
     to_version: Annotated[str | None, Query(max_length=32)] = None,
     third_party: bool = False,
 ) -> Response:
-    """The opening price for the form's script (the same rule as the command)."""
+    """The opening price for the form's script (the same rule and price list
+    as the command)."""
     allowed_to(request, Action.OPEN_REQUEST)
-    credits, reason = price_preview(category, from_version or None, to_version or None, third_party)
-    return JSONResponse({"price": credits, "reason": reason})
+    prices = ledger_of(request).price_list_at()
+    credits, reason = price_preview(
+        prices, category, from_version or None, to_version or None, third_party
+    )
+    return JSONResponse({"price": credits, "reason": reason, "price_list_version": prices.version})
 
 
 def _new_form(
@@ -194,8 +194,10 @@ def _new_form(
     **extra: Any,
 ) -> Response:
     shown, reason = (None, None)
+    prices = ledger_of(request).price_list_at()
     if values.get("category"):
         shown, reason = price_preview(
+            prices,
             values["category"],
             values.get("from_version") or None,
             values.get("to_version") or None,
@@ -210,6 +212,7 @@ def _new_form(
         values=values,
         price=shown,
         price_reason=reason,
+        price_list_version=prices.version,
         **extra,
     )
 
@@ -279,7 +282,8 @@ async def _request_page(
     offered = [
         (name, ACTIONS[name])
         for name in OFFERED.get(row.status, ())
-        if person.may(ACTIONS[name].action) and not (name == "charge" and row.price is None)
+        if person.may(ACTIONS[name].action)
+        and not (name in ("charge", "start") and row.price is None)
     ]
     return render(
         request,
@@ -304,17 +308,16 @@ async def act_on_request(request: Request, request_id: UUID, name: str) -> Respo
     form = await form_of(request, person)
     try:
         result = await run_in_threadpool(
-            chosen.run,
-            ledger_of(request),
-            request_id,
-            form,
-            person.session.actor,
-            form.get("idempotency_key") or None,
+            lambda: ledger_of(request).execute(
+                chosen.build(request_id, form),
+                actor=person.session.actor,
+                idempotency_key=form.get("idempotency_key") or None,
+            )
         )
     except UnknownRequestError as e:
         raise ConsolePageError(404, "No such request", in_words(e).message) from e
     except LedgerError as e:
-        refusal = in_words(e)
+        refusal = in_words(e, await run_in_threadpool(ledger_of(request).price_list_at))
         # The page reads the request's read model: once it has seen every
         # event stored so far (the request may be a moment old).
         newest = await run_in_threadpool(ledger_of(request).position)

@@ -34,7 +34,7 @@ from ledger.errors import (
     OutsideWorkingHoursError,
 )
 from ledger.permissions import Action, may, roles_that_may
-from ledger.policy import PACKAGES
+from ledger.policy import DEFAULT_PRICE_LIST, PriceList
 from ledger.projections import ReadQueries
 
 HERE = Path(__file__).parent
@@ -180,19 +180,25 @@ class Refusal:
     field: str | None = None
 
 
-def in_words(error: LedgerError) -> Refusal:
-    """What a person needs to know of a refusal, in plain words."""
+def in_words(error: LedgerError, prices: PriceList = DEFAULT_PRICE_LIST) -> Refusal:
+    """What a person needs to know of a refusal, in plain words; a top-up
+    is suggested from the packages of ``prices`` (pass the list in force)."""
     if isinstance(error, InsufficientCreditsError):
-        shortfall = error.price - error.balance
-        package = next((p for p in PACKAGES.values() if p.credits >= shortfall), None)
+        shortfall = error.price - error.available
+        package = next((p for p in prices.packages.values() if p.credits >= shortfall), None)
         top_up = (
             f" The smallest package that covers it is {package.credits} credits "
             f"(USD {package.amount_usd})."
             if package
             else ""
         )
+        held = (
+            f", {error.balance - error.available} of them held for requests at work"
+            if error.available != error.balance
+            else ""
+        )
         return Refusal(
-            f"Not enough credits: balance {error.balance}, price {error.price}, "
+            f"Not enough credits: balance {error.balance}{held}, price {error.price}, "
             f"short by {shortfall}.{top_up}"
         )
     if isinstance(error, OutsideWorkingHoursError):

@@ -42,6 +42,7 @@ from ledger.errors import (
     InvalidInputError,
     LedgerCorruptionError,
 )
+from ledger.policy import DEFAULT_PRICE_LIST
 from ledger.validation import customer_id as valid_customer_id
 from ledger.validation import required_text
 from ledger.values import Actor, Hold, ReleaseCause, SubscriptionPeriod
@@ -51,6 +52,12 @@ ACCOUNT_NAMESPACE = UUID("6f1c1b1e-3c52-4f5e-9a55-0d7a2c1f4b10")
 
 def account_id_for(customer_id: str) -> UUID:
     return uuid5(ACCOUNT_NAMESPACE, customer_id)
+
+
+def _priced_by_the_first_list(state: dict[str, Any]) -> None:
+    """Upcasts a request's movement from before price lists were data: its
+    request was priced by version 1, the only one there was."""
+    state["price_list_version"] = DEFAULT_PRICE_LIST.version
 
 
 def _balance_after(event: Any, account: Any) -> int:
@@ -99,7 +106,21 @@ class CustomerAccount(Aggregate):
         amount: int
         amount_usd: Decimal
         balance_after: int
+        #: The price list whose standard package was sold; ``None``: a custom one.
+        price_list_version: int | None
         actor: Actor
+
+        class_version = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """Version 1 had no price list version: there was only version 1,
+            whose standard packages are exactly the purchases of a listed
+            package's credits for its amount (a custom package equal to a
+            listed one is that package); any other was custom."""
+            listed = DEFAULT_PRICE_LIST.packages.get(state["amount"])
+            standard = listed is not None and listed.amount_usd == Decimal(str(state["amount_usd"]))
+            state["price_list_version"] = DEFAULT_PRICE_LIST.version if standard else None
 
         def apply(self, account: CustomerAccount) -> None:
             account.balance = _balance_after(self, account)
@@ -119,7 +140,13 @@ class CustomerAccount(Aggregate):
         request_id: UUID
         amount: int  # zero or negative: the credits taken
         balance_after: int
+        #: The price list the request is priced by.
+        price_list_version: int
         actor: Actor
+
+        class_version = 2
+
+        upcast_v1_v2 = staticmethod(_priced_by_the_first_list)
 
         def apply(self, account: CustomerAccount) -> None:
             account.balance = _balance_after(self, account)
@@ -130,7 +157,13 @@ class CustomerAccount(Aggregate):
         amount: int  # positive: the credits given back
         reason: str
         balance_after: int
+        #: The price list the request is priced by.
+        price_list_version: int
         actor: Actor
+
+        class_version = 2
+
+        upcast_v1_v2 = staticmethod(_priced_by_the_first_list)
 
         def apply(self, account: CustomerAccount) -> None:
             account.balance = _balance_after(self, account)
@@ -199,9 +232,17 @@ class CustomerAccount(Aggregate):
         )
 
     def purchase(
-        self, invoice_id: UUID, credits: int, amount_usd: Decimal, *, actor: Actor, at: datetime
+        self,
+        invoice_id: UUID,
+        credits: int,
+        amount_usd: Decimal,
+        *,
+        price_list_version: int | None,
+        actor: Actor,
+        at: datetime,
     ) -> None:
-        """Emits ``CreditsPurchased``: the credits of a paid invoice."""
+        """Emits ``CreditsPurchased``: the credits of a paid invoice, with the
+        version of the price list its package is from (``None``: custom)."""
         self.release_lapsed(actor=actor, at=at)
         self.trigger_event(
             self.CreditsPurchased,
@@ -209,6 +250,7 @@ class CustomerAccount(Aggregate):
             amount=credits,
             amount_usd=amount_usd,
             balance_after=self.balance + credits,
+            price_list_version=price_list_version,
             actor=actor,
             timestamp=at,
         )
@@ -230,7 +272,15 @@ class CustomerAccount(Aggregate):
             timestamp=at,
         )
 
-    def charge(self, request_id: UUID, price: int, *, actor: Actor, at: datetime) -> None:
+    def charge(
+        self,
+        request_id: UUID,
+        price: int,
+        *,
+        price_list_version: int,
+        actor: Actor,
+        at: datetime,
+    ) -> None:
         """Emits ``CreditsCharged``; a held request's hold is released first
         (``CreditsReleased``, cause ``charged``), so the charge may use it.
         Raises ``InsufficientCreditsError`` when the credits available do not
@@ -247,12 +297,20 @@ class CustomerAccount(Aggregate):
             request_id=request_id,
             amount=-price,
             balance_after=self.balance - price,
+            price_list_version=price_list_version,
             actor=actor,
             timestamp=at,
         )
 
     def refund(
-        self, request_id: UUID, credits: int, reason: str, *, actor: Actor, at: datetime
+        self,
+        request_id: UUID,
+        credits: int,
+        reason: str,
+        *,
+        price_list_version: int,
+        actor: Actor,
+        at: datetime,
     ) -> None:
         """Emits ``CreditsRefunded``; the request guards how much may come back."""
         self.release_lapsed(actor=actor, at=at)
@@ -262,6 +320,7 @@ class CustomerAccount(Aggregate):
             amount=credits,
             reason=reason,
             balance_after=self.balance + credits,
+            price_list_version=price_list_version,
             actor=actor,
             timestamp=at,
         )
@@ -387,3 +446,29 @@ def current_subscription(
     if covering:
         return max(covering, key=lambda p: p.valid_until)
     return max(periods, key=lambda p: p.valid_until, default=None)
+
+
+# How the audit trail names the account's events (the movements read model,
+# ``ledger export-audit``, the movements CSV and statements).
+
+#: The events that move credits, by kind.
+MOVEMENT_KINDS: dict[type[Any], str] = {
+    CustomerAccount.CreditsPurchased: "purchase",
+    CustomerAccount.CreditsCharged: "charge",
+    CustomerAccount.CreditsRefunded: "refund",
+    CustomerAccount.BalanceAdjusted: "adjustment",
+}
+#: The holds: in the trail as entries of zero credits with the credits held,
+#: so finance sees every reservation and its end without taking them for money.
+HOLD_KINDS: dict[type[Any], str] = {
+    CustomerAccount.CreditsReserved: "reservation",
+    CustomerAccount.CreditsReleased: "release",
+}
+
+
+def hold_reason(event: Any) -> str:
+    """The trail's reason of a hold entry: when a reservation lapses, why a
+    release happened."""
+    if isinstance(event, CustomerAccount.CreditsReserved):
+        return f"lapses at {event.lapses_at.isoformat()}"
+    return str(event.cause)

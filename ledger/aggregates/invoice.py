@@ -113,7 +113,14 @@ class Invoice(Aggregate):
         Raises ``InvoiceAlreadyPaidError``, ``InvoiceVoidedError``."""
         self._check_open()
         payment_ref = required_text("payment_ref", payment_ref, max_length=200)
-        account.purchase(self.id, self.credits, self.amount_usd, actor=actor, at=at)
+        account.purchase(
+            self.id,
+            self.credits,
+            self.amount_usd,
+            price_list_version=self.price_list_version,
+            actor=actor,
+            at=at,
+        )
         self.trigger_event(self.InvoicePaid, payment_ref=payment_ref, actor=actor, timestamp=at)
 
     def void(self, reason: str, *, actor: Actor, at: datetime) -> None:

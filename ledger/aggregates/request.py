@@ -401,7 +401,9 @@ class SupportRequest(Aggregate):
         ).subscription_categories and not account.has_subscription_on(calendar.local_date(at)):
             raise SubscriptionRequiredError(self.customer_id, self.category.value, at)
         assert self.price is not None  # checked above
-        account.charge(self.id, self.price, actor=actor, at=at)
+        account.charge(
+            self.id, self.price, price_list_version=self.price_list_version, actor=actor, at=at
+        )
         self.trigger_event(
             self.AnswerCharged,
             amount=-self.price,
@@ -460,7 +462,14 @@ class SupportRequest(Aggregate):
         refundable = (self.charged or 0) - self.refunded
         if credits > refundable:
             raise RefundExceedsChargeError(self.id, credits, refundable)
-        account.refund(self.id, credits, reason, actor=actor, at=at)
+        account.refund(
+            self.id,
+            credits,
+            reason,
+            price_list_version=self.price_list_version,
+            actor=actor,
+            at=at,
+        )
         self.trigger_event(
             self.ChargeRefunded,
             amount=credits,

@@ -19,6 +19,17 @@ the chain disagree at the first position where they do:
 - ``snapshot``: a snapshot differs from the replay of its aggregate's events
   up to its version (checked by ``ledger.audit.service``, after the chain).
 
+Verification runs in two passes over the same order. ``confirm`` walks the
+stored events and the chain entries as plain tuples read from the store
+(the originator ids as their 16 bytes), hashing the stored bytes with one
+``sha256`` call per digest and building no object per event; it stops at
+the first pair it cannot confirm *equal* (whatever the reason: a gap, an
+other id, other bytes, a value of the wrong type). ``verify`` then judges
+what is left from there, with the state ``confirm`` reached: it is the one
+that names the break and its kind. ``confirm`` only ever accepts a pair
+that ``verify`` would accept with the same link, so the answer is the same
+as that of ``verify`` alone, whichever pass finds the break.
+
 This module is pure: no I/O.
 """
 
@@ -27,10 +38,18 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from itertools import zip_longest
+from typing import Any, Literal, Protocol
 from uuid import UUID
 
 GENESIS = bytes(32)
+
+#: A stored event as ``confirm`` reads it: position, originator id (its 16
+#: bytes), originator version, topic, stored state.
+StoredRow = tuple[int, Any, Any, Any, Any]
+#: A chain entry as ``confirm`` reads it: position, originator id (its 16
+#: bytes), originator version, event digest, link.
+ChainRow = tuple[int, Any, Any, Any, Any]
 
 BreakKind = Literal["changed", "missing", "inserted", "reordered", "unreadable", "snapshot"]
 
@@ -145,12 +164,79 @@ class Verification:
         return self.first_break is None
 
 
+@dataclass(frozen=True)
+class Confirmed:
+    """How far ``confirm`` got: the last position it confirmed (``None``:
+    none), the link there and how many events it checked."""
+
+    position: int | None
+    link: bytes
+    checked: int
+
+
+#: Where verification starts when nothing was confirmed first.
+NOTHING_CONFIRMED = Confirmed(None, GENESIS, 0)
+
+# What a tampered value can raise while being hashed: the pair is then left
+# to ``verify``, which says it is unreadable.
+_UNREADABLE = (TypeError, ValueError, AttributeError, OverflowError)
+
+
+def confirm(stored: Iterable[StoredRow], chain: Iterable[ChainRow]) -> Confirmed:
+    """The longest run, from the first position, of stored events that are
+    exactly their chain entries: same position, originator id and version,
+    the recomputed event digest and link equal to the recorded ones.
+
+    The digest is ``event_digest``'s, over the same bytes in the same order
+    (``test_confirm_hashes_as_event_digest_does``); the topic's
+    length-prefixed bytes are built once per topic. Both inputs are iterated
+    once, in position order: constant memory.
+    """
+    sha256 = hashlib.sha256
+    prefixes: dict[str, bytes] = {}
+    link, checked, position = GENESIS, 0, None
+    for s, c in zip_longest(stored, chain):
+        if s is None or c is None:
+            break
+        at, originator_id, version, topic, state = s
+        if at != c[0] or originator_id != c[1] or version != c[2]:
+            break
+        try:
+            prefix = prefixes.get(topic)
+            if prefix is None:
+                encoded = topic.encode()
+                prefix = prefixes[topic] = len(encoded).to_bytes(4, "big") + encoded
+            if type(state) is not bytes or len(originator_id) != 16:
+                break
+            digest = sha256(
+                b"".join(
+                    (
+                        originator_id,
+                        version.to_bytes(8, "big", signed=True),
+                        prefix,
+                        len(state).to_bytes(8, "big"),
+                        state,
+                    )
+                )
+            ).digest()
+            if digest != c[3]:
+                break
+            following = sha256(link + at.to_bytes(8, "big", signed=True) + digest).digest()
+        except _UNREADABLE:
+            break
+        if following != c[4]:
+            break
+        link, checked, position = following, checked + 1, at
+    return Confirmed(position, link, checked)
+
+
 def verify(
     store: Iterable[StoredNotification],
     chain: Iterable[ChainEntry],
     *,
     head: ChainHead,
     locate: Callable[[UUID, int], int | None],
+    start: Confirmed = NOTHING_CONFIRMED,
 ) -> Verification:
     """Recompute the chain from the store and compare it, entry by entry, with
     the recorded chain up to ``head``.
@@ -159,12 +245,13 @@ def verify(
     constant whatever their length. ``locate(originator_id, version)`` gives
     the position at which the recorded chain holds an event, to tell a
     reordering from an insertion. Stored events after the head are not yet
-    chained: they are counted, not judged.
+    chained: they are counted, not judged. ``start``: what ``confirm``
+    already checked; both inputs then begin after its position.
     """
     stored = iter(store)
     recorded = iter(chain)
     s, c = next(stored, None), next(recorded, None)
-    link, checked, unchained = GENESIS, 0, 0
+    link, checked, unchained = start.link, start.checked, 0
     while s is not None or c is not None:
         if s is not None and s.id > head.position:
             unchained += 1

@@ -17,34 +17,23 @@ from eventsourcing.persistence import AggregateRecorder, StoredEvent
 from eventsourcing.utils import get_topic
 
 from ledger.aggregates import CustomerAccount, Invoice, SupportRequest, account_id_for
+from ledger.aggregates.account import HOLD_KINDS, MOVEMENT_KINDS, hold_reason
 from ledger.application import Ledger
-from ledger.audit.chain import ChainBreak, ChainHead, Verification, verify
+from ledger.audit.chain import ChainBreak, ChainHead, Verification, confirm, verify
 from ledger.audit.statement import (
-    MOVEMENT_KINDS,
     Origin,
     Statement,
     build_statement,
     check_statement,
 )
-from ledger.audit.store import PAGE, ChainStore, stored_events
+from ledger.audit.store import PAGE, ChainStore, stored_notifications, stored_rows
 from ledger.errors import InvalidInputError, UnknownAccountError
 from ledger.persistence.store import Store, as_uuid
-from ledger.views import plain
+from ledger.views import TRAIL_COLUMNS, plain
 
 Progress = Callable[[int], None]
 
-EXPORT_COLUMNS = (
-    "position",
-    "at",
-    "customer_id",
-    "kind",
-    "amount",
-    "balance_after",
-    "request_id",
-    "invoice_id",
-    "actor",
-    "reason",
-)
+EXPORT_COLUMNS = TRAIL_COLUMNS
 
 
 class Audit:
@@ -74,11 +63,21 @@ class Audit:
         chain, then check every snapshot against a replay of its aggregate's
         events up to its version; constant memory."""
         head = self.chain.head()
-        store: Iterator[Any] = stored_events(self.ledger.recorder)
+        # First the plain pass over tuples (``confirm``), then the judging
+        # pass from where it stopped: nothing left on an untouched store but
+        # the events stored after the head.
+        confirmed = confirm(
+            stored_rows(self.store, head.position, progress), self.chain.rows(head.position)
+        )
+        store: Iterator[Any] = stored_notifications(self.store, after=confirmed.position)
         if progress is not None:
-            store = _counting(store, progress)
+            store = _counting(store, progress, confirmed.checked)
         result = verify(
-            store, self.chain.entries(head.position), head=head, locate=self.chain.locate
+            store,
+            self.chain.entries(head.position, after=confirmed.position),
+            head=head,
+            locate=self.chain.locate,
+            start=confirmed,
         )
         if not result.ok:
             return result
@@ -207,12 +206,16 @@ class Audit:
         progress: Progress | None = None,
     ) -> Iterator[dict[str, Any]]:
         """Every credit movement in store order, read from the event store a
-        page at a time, as flat rows of ``EXPORT_COLUMNS``."""
+        page at a time, as flat rows of ``EXPORT_COLUMNS``: the movements of
+        credits, and the holds as entries of zero credits with the credits
+        held (the balance after is the account's balance then)."""
         # An account's Opened event precedes its movements in store order, so
-        # the customer id of each account is known when its movements come.
-        kinds: list[type[Any]] = [CustomerAccount.Opened, *MOVEMENT_KINDS]
+        # the customer id of each account is known when its movements come,
+        # and so is the balance when a hold comes.
+        kinds: list[type[Any]] = [CustomerAccount.Opened, *MOVEMENT_KINDS, *HOLD_KINDS]
         topics = [get_topic(cls) for cls in kinds]
         customers: dict[UUID, str] = {}
+        balances: dict[UUID, int] = {}
         start: int | None = None
         while True:
             page = self.ledger.recorder.select_notifications(
@@ -220,10 +223,15 @@ class Audit:
             )
             for notification in page:
                 event = self.ledger.mapper.to_domain_event(notification)
+                account_id = event.originator_id
                 if isinstance(event, CustomerAccount.Opened):
-                    customers[event.originator_id] = event.customer_id
+                    customers[account_id] = event.customer_id
+                    balances[account_id] = 0
                     continue
-                row = _movement_row(notification.id, event, customers[event.originator_id])
+                row = _movement_row(
+                    notification.id, event, customers[account_id], balances[account_id]
+                )
+                balances[account_id] = row["balance_after"]
                 if (since is None or row["_at"] >= since) and (until is None or row["_at"] < until):
                     del row["_at"]
                     yield row
@@ -234,21 +242,40 @@ class Audit:
             start = page[-1].id
 
 
-def _movement_row(position: int, event: Any, customer_id: str) -> dict[str, Any]:
+def _movement_row(position: int, event: Any, customer_id: str, balance: int) -> dict[str, Any]:
+    """A row of ``EXPORT_COLUMNS``; ``balance`` is the account's balance
+    before the event."""
     data = event.__dict__
-    return {
+    row = {
         "_at": data["timestamp"],
         "position": position,
         "at": data["timestamp"].isoformat(),
         "customer_id": customer_id,
-        "kind": MOVEMENT_KINDS[type(event)],
-        "amount": data["amount"],
-        "balance_after": data["balance_after"],
         "request_id": plain(data.get("request_id")) or "",
         "invoice_id": plain(data.get("invoice_id")) or "",
         "actor": str(data["actor"]),
-        "reason": data.get("reason") or "",
     }
+    hold = HOLD_KINDS.get(type(event))
+    if hold is None:
+        version = data.get("price_list_version")
+        row |= {
+            "kind": MOVEMENT_KINDS[type(event)],
+            "amount": data["amount"],
+            "balance_after": data["balance_after"],
+            "reason": data.get("reason") or "",
+            "price_list_version": "" if version is None else version,
+            "held": "",
+        }
+    else:
+        row |= {
+            "kind": hold,
+            "amount": 0,
+            "balance_after": balance,
+            "reason": hold_reason(event),
+            "price_list_version": "",
+            "held": data["amount"],
+        }
+    return row
 
 
 def _snapshot_rows(
@@ -282,8 +309,8 @@ def _snapshot_rows(
         after = (rows[-1][0], int(rows[-1][1]))
 
 
-def _counting(items: Iterator[Any], progress: Progress) -> Iterator[Any]:
-    for count, item in enumerate(items, 1):
+def _counting(items: Iterator[Any], progress: Progress, before: int = 0) -> Iterator[Any]:
+    for count, item in enumerate(items, before + 1):
         if count % PAGE == 0:
             progress(count)
         yield item

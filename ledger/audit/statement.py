@@ -28,16 +28,10 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, StoredEvent
 
 from ledger.aggregates import CustomerAccount
+from ledger.aggregates.account import MOVEMENT_KINDS
 from ledger.audit.chain import EMPTY_HEAD, ChainHead, event_digest, extend
 from ledger.audit.store import stored_events
 from ledger.views import plain
-
-MOVEMENT_KINDS: dict[type[Any], str] = {
-    CustomerAccount.CreditsPurchased: "purchase",
-    CustomerAccount.BalanceAdjusted: "adjustment",
-    CustomerAccount.CreditsCharged: "charge",
-    CustomerAccount.CreditsRefunded: "refund",
-}
 
 
 @dataclass(frozen=True)

@@ -11,21 +11,28 @@ loser of a race starts again from the new head.
 The chain table is append-only in the database, like the events: ``UPDATE``,
 ``DELETE``, ``TRUNCATE`` and any insert over an existing entry (SQLite's
 ``REPLACE``, an UPSERT) are refused by triggers.
+
+Verification reads both tables here, a page at a time, in constant memory:
+``stored_rows`` and ``ChainStore.rows`` as plain tuples (in binary on
+PostgreSQL) for ``ledger.audit.chain.confirm``; ``stored_notifications``
+(which converts nothing that could fail) and ``ChainStore.entries`` as
+objects, for the judging pass after it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from uuid import UUID
 
 import psycopg
 from eventsourcing.persistence import ApplicationRecorder, Notification
 
-from ledger.audit.chain import ChainEntry, ChainHead, extend, head_of
+from ledger.audit.chain import ChainEntry, ChainHead, ChainRow, StoredRow, extend, head_of
 from ledger.errors import StoreUnavailableError
 from ledger.persistence.recorders import postgres_append_only_ddl, sqlite_append_only_ddl
 from ledger.persistence.store import STORE_ERRORS, Cur, Store, Writer, as_uuid, lock_key
@@ -74,9 +81,11 @@ class ChainStore:
         with self.store.reading() as cur:
             return head_of(self._last(cur))
 
-    def entries(self, upto: int) -> Iterator[ChainEntry]:
-        """Every entry up to ``upto``, in order, a page at a time."""
-        after = -(2**62)
+    def entries(self, upto: int, after: int | None = None) -> Iterator[ChainEntry]:
+        """Every entry after ``after`` (all: ``None``) up to ``upto``, in
+        order, a page at a time."""
+        if after is None:
+            after = -(2**62)
         while True:
             with self.store.reading() as cur:
                 rows = cur.run(
@@ -89,6 +98,16 @@ class ChainStore:
             if len(entries) < PAGE:
                 return
             after = entries[-1].position
+
+    def rows(self, upto: int) -> Iterator[ChainRow]:
+        """Every entry up to ``upto`` as a plain tuple (``ChainRow``: the
+        originator id as its 16 bytes), a page of ``SCAN_PAGE`` at a time."""
+        if self.store.backend == "sqlite":
+            pages = _pages(self.store, _CHAIN_SCAN.format(id="originator_id"), upto)
+            return _with_uuid_bytes(pages)
+        return itertools.chain.from_iterable(
+            _pages(self.store, _CHAIN_SCAN.format(id="uuid_send(originator_id)"), upto)
+        )
 
     def locate(self, originator_id: UUID, version: int) -> int | None:
         with self.store.reading() as cur:
@@ -188,9 +207,12 @@ def _entry(row: tuple[Any, ...]) -> ChainEntry:
     )
 
 
-def stored_events(recorder: ApplicationRecorder, upto: int | None = None) -> Iterator[Notification]:
-    """Every stored event in position order, a page at a time (constant memory)."""
-    start: int | None = None
+def stored_events(
+    recorder: ApplicationRecorder, upto: int | None = None, after: int | None = None
+) -> Iterator[Notification]:
+    """Every stored event after ``after`` (all: ``None``) in position order,
+    a page at a time (constant memory)."""
+    start: int | None = after
     while True:
         page = recorder.select_notifications(
             start=start, limit=PAGE, stop=upto, inclusive_of_start=False
@@ -199,3 +221,98 @@ def stored_events(recorder: ApplicationRecorder, upto: int | None = None) -> Ite
         if len(page) < PAGE:
             return
         start = page[-1].id
+
+
+# --- plain scans for verification (``ledger.audit.chain``) ------------------------
+
+#: Rows per page of the plain scans: a page is one statement and one round
+#: trip, and a few thousand tuples of an event's size (2000 measured a little
+#: faster than 5000 or 10,000).
+SCAN_PAGE = 2000
+_CHAIN_SCAN = (
+    "SELECT position, {id}, originator_version, event_digest, link FROM "
+    + TABLE
+    + " WHERE position > %s ORDER BY position LIMIT %s"
+)
+
+
+def _events_scan(store: Store, id_expression: str) -> str:
+    id_column = store.id_column
+    return (
+        f"SELECT {id_column}, {id_expression}, originator_version, topic, state "
+        f"FROM {store.events_table} WHERE {id_column} > %s ORDER BY {id_column} LIMIT %s"
+    )
+
+
+def stored_rows(
+    store: Store, upto: int, progress: Callable[[int], None] | None = None
+) -> Iterator[StoredRow]:
+    """Every stored event up to ``upto`` as a plain tuple (``StoredRow``: the
+    originator id as its 16 bytes), straight from the events table a page of
+    ``SCAN_PAGE`` at a time, each page one statement in binary (constant
+    memory). ``progress`` gets the number of events read after each page."""
+    if store.backend == "sqlite":
+        pages = _pages(store, _events_scan(store, "originator_id"), upto, progress=progress)
+        return _with_uuid_bytes(pages)
+    sql = _events_scan(store, "uuid_send(originator_id)")
+    return itertools.chain.from_iterable(_pages(store, sql, upto, progress=progress))
+
+
+def stored_notifications(store: Store, after: int | None = None) -> Iterator[Notification]:
+    """Every stored event after ``after`` (all: ``None``), in position order,
+    as the values the store holds: no conversion that could fail (an
+    originator id that is no UUID stays what it is, for ``verify`` to call
+    it unreadable), a page at a time."""
+    for rows in _pages(store, _events_scan(store, "originator_id"), None, after=after):
+        for position, originator_id, version, topic, state in rows:
+            yield Notification(
+                id=position,
+                originator_id=originator_id,
+                originator_version=version,
+                topic=topic,
+                state=state,
+            )
+
+
+def _pages(
+    store: Store,
+    sql: str,
+    upto: int | None,
+    *,
+    after: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Iterator[list[tuple[Any, ...]]]:
+    """The rows of ``sql`` (its parameters: after, limit; its first column
+    the position) after ``after`` up to ``upto`` (``None``: no bound), a
+    page at a time.
+
+    ``upto`` is applied here, not in the SQL: with an upper bound the
+    planner, misled by a table's stale statistics, may choose a bitmap scan
+    and a sort of the whole range over the index scan (measured 20 times
+    slower per page on a 100,000-event store)."""
+    start, read = -(2**62) if after is None else after, 0
+    while True:
+        with store.reading(snapshot=False) as cur:
+            rows = cur.scan(sql, (start, SCAN_PAGE))
+        full = len(rows) == SCAN_PAGE
+        if upto is not None and rows and rows[-1][0] > upto:
+            rows, full = [row for row in rows if row[0] <= upto], False
+        if rows:
+            yield rows
+        read += len(rows)
+        if progress is not None:
+            progress(read)
+        if not full:
+            return
+        start = rows[-1][0]
+
+
+def _with_uuid_bytes(pages: Iterator[list[tuple[Any, ...]]]) -> Iterator[tuple[Any, ...]]:
+    """SQLite's rows with the originator id (text there) as its 16 bytes; an
+    id that is no UUID stays as it is, and ``confirm`` stops at it."""
+    for rows in pages:
+        for row in rows:
+            try:
+                yield (row[0], UUID(row[1]).bytes, *row[2:])
+            except (TypeError, ValueError, AttributeError):
+                yield row

@@ -31,7 +31,8 @@ from uuid import UUID
 
 from eventsourcing.utils import get_topic
 
-from ledger.aggregates import Adjustment, CustomerAccount, Invoice, SupportRequest
+from ledger.aggregates import Adjustment, CustomerAccount, Invoice, PriceLists, SupportRequest
+from ledger.aggregates.account import MOVEMENT_KINDS
 
 #: The balance below which ``BalanceLow`` is raised (``LEDGER_LOW_BALANCE``).
 DEFAULT_LOW_BALANCE = 20
@@ -107,7 +108,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-A, R, INV, ADJ = CustomerAccount, SupportRequest, Invoice, Adjustment
+A, R, INV, ADJ, PL = CustomerAccount, SupportRequest, Invoice, Adjustment, PriceLists
 
 #: Every published domain event, with the public name and the public fields.
 #: Keep this table explicit: it is the contract integrators code against.
@@ -121,6 +122,7 @@ EVENTS: Mapping[type, Published] = {
             "amount": e.amount,
             "amount_usd": e.amount_usd,
             "balance_after": e.balance_after,
+            "price_list_version": e.price_list_version,
         },
     ),
     A.BalanceAdjusted: Published(
@@ -135,6 +137,7 @@ EVENTS: Mapping[type, Published] = {
             "request_id": e.request_id,
             "amount": e.amount,
             "balance_after": e.balance_after,
+            "price_list_version": e.price_list_version,
         },
     ),
     A.CreditsRefunded: Published(
@@ -145,6 +148,7 @@ EVENTS: Mapping[type, Published] = {
             "amount": e.amount,
             "reason": e.reason,
             "balance_after": e.balance_after,
+            "price_list_version": e.price_list_version,
         },
     ),
     A.UpdateSubscriptionRecorded: Published(
@@ -163,6 +167,7 @@ EVENTS: Mapping[type, Published] = {
             "to_version": e.to_version,
             "third_party": e.third_party,
             "price": e.price,
+            "price_list_version": e.price_list_version,
         },
     ),
     R.PreQuoteRequested: Published("PreQuoteRequested", "request", lambda e: {"note": e.note}),
@@ -209,6 +214,7 @@ EVENTS: Mapping[type, Published] = {
             "credits": e.credits,
             "amount_usd": e.amount_usd,
             "standard_package": e.standard_package,
+            "price_list_version": e.price_list_version,
         },
     ),
     INV.InvoicePaid: Published("InvoicePaid", "invoice", lambda e: {"payment_ref": e.payment_ref}),
@@ -236,19 +242,35 @@ EVENTS: Mapping[type, Published] = {
     ADJ.AdjustmentRejected: Published(
         "AdjustmentRejected", "adjustment", lambda e: {"reason": e.reason}
     ),
+    # Price lists (issue 14): the whole list, as ``GET /v1/price-list`` answers it.
+    PL.PriceListPublished: Published(
+        "PriceListPublished",
+        "price_list",
+        lambda e: {
+            "version": e.price_list_version,
+            "effective_from": e.effective_from,
+            "packages": [
+                {"credits": p["credits"], "amount_usd": _plain(Decimal(p["amount_usd"]))}
+                for p in e.packages
+            ],
+            "categories": e.categories,
+            "minimums": e.minimums,
+            "store_update": e.store_update,
+            "free_categories": e.free_categories,
+            "subscription_categories": e.subscription_categories,
+        },
+    ),
 }
+#: The events never published: the price lists' stream start carries nothing
+#: for integrators (its first ``PriceListPublished`` is in the same append).
+UNPUBLISHED: frozenset[type] = frozenset({PL.PriceListsStarted})
 
 EVENT_TYPES: tuple[str, ...] = tuple(p.type for p in EVENTS.values())
 #: Every type a feed reader or a webhook may ask for.
 FEED_TYPES: tuple[str, ...] = EVENT_TYPES + NOTIFICATION_TYPES
 
 #: The events that move a balance (each carries ``amount`` and ``balance_after``).
-MOVEMENTS: tuple[type, ...] = (
-    A.CreditsPurchased,
-    A.BalanceAdjusted,
-    A.CreditsCharged,
-    A.CreditsRefunded,
-)
+MOVEMENTS: tuple[type, ...] = tuple(MOVEMENT_KINDS)
 #: The events that may leave a price waiting for the client.
 PRICE_OFFERS: tuple[type, ...] = (R.RequestQuoted, R.PriceRevised)
 #: The events each notification is derived from.
@@ -368,14 +390,15 @@ class Feed:
 
     def customer_of(self, stream_id: UUID, event: Any) -> str:
         """The customer of a stream: every stream's first event names it,
-        and it never changes, so it is cached."""
+        and it never changes, so it is cached ("" for the price lists'
+        stream, which belongs to no customer)."""
         customer = event.__dict__.get("customer_id")
         if customer is None:
             with self._guard:
                 customer = self._customers.get(stream_id)
         if customer is None:
             first = list(self.ledger.events.get(stream_id, lte=1, limit=1))
-            customer = str(first[0].customer_id) if first else ""
+            customer = str(getattr(first[0], "customer_id", "")) if first else ""
         with self._guard:
             self._customers[stream_id] = str(customer)
             self._customers.move_to_end(stream_id)

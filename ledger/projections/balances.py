@@ -33,7 +33,7 @@ from uuid import UUID
 
 from ledger.aggregates import CustomerAccount, account_id_for
 from ledger.persistence.store import MAX_IN_LIST, PG_TYPES, ColumnTypes, Cur, Store
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import BalanceRow
 from ledger.values import Hold, SubscriptionPeriod
 
@@ -156,7 +156,9 @@ class Balances(ReadModel):
                 event.apply(account)  # the aggregate's own change of state
             account.position = position
         s = self.store
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TABLE} ({COLUMNS}, {SEARCH_COLUMNS}) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (account_id) DO UPDATE SET name = excluded.name, "

@@ -21,9 +21,11 @@ Invariants owned here:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any, ClassVar
 
 from eventsourcing.utils import get_topic
@@ -39,6 +41,14 @@ log = logging.getLogger("ledger.projections")
 
 #: An event and its global position in the store.
 Positioned = tuple[int, Any]
+
+#: From this many rows on, ``write_rows`` stages them with ``COPY`` on
+#: PostgreSQL (below it, the pipelined ``executemany`` is as fast).
+STAGE_MIN_ROWS = 100
+_INSERT = re.compile(
+    r"\s*INSERT INTO (?P<table>\w+) \((?P<columns>[^)]*)\)\s*VALUES\s*\([^)]*\)\s*(?P<rest>.*)",
+    re.DOTALL,
+)
 
 
 class ReadModel(ABC):
@@ -149,3 +159,49 @@ def move_tracking(cur: Cur, name: str, old: int, new: int) -> bool:
 
 def reset_tracking(cur: Cur, name: str) -> None:
     cur.run(f"UPDATE {TRACKING_TABLE} SET position = 0 WHERE read_model = %s", (name,))
+
+
+def write_rows(
+    cur: Cur,
+    store: Store,
+    sql: str,
+    rows: Sequence[Sequence[Any]],
+    *,
+    fresh: Collection[Any] = (),
+) -> None:
+    """The rows of one ``INSERT INTO t (columns) VALUES (%s, ...) [ON CONFLICT
+    ...]`` statement, whose keys are unique among ``rows``.
+
+    Below ``STAGE_MIN_ROWS`` rows, and on SQLite, that is ``cur.many``. From
+    it on PostgreSQL, the rows whose first column (the key) is in ``fresh``
+    (rows the caller knows the table cannot hold yet: the aggregate's first
+    event is in this batch) are copied straight into the table (``COPY``,
+    formatted in C); the others are copied into a temporary table of those
+    columns, dropped at the end, and inserted from there by one ``INSERT ...
+    SELECT`` with the same conflict clause. Either is one statement in place
+    of one per row (where a rebuild spent most of its writing time,
+    ``bench/results.md``, "Read-model rebuild"). Unique keys keep them the
+    same: ``ON CONFLICT DO UPDATE`` may not meet one row twice in one
+    statement."""
+    found = _INSERT.fullmatch(sql)
+    if store.backend == "sqlite" or len(rows) < STAGE_MIN_ROWS or found is None:
+        cur.many(sql, rows)
+        return
+    table, rest = found["table"], found["rest"]
+    columns = [c.strip() for c in found["columns"].split(",")]
+    if fresh:
+        cur.append(table, columns, [row for row in rows if row[0] in fresh])
+        rows = [row for row in rows if row[0] not in fresh]
+        if len(rows) < STAGE_MIN_ROWS:
+            cur.many(sql, rows)
+            return
+    listed = ", ".join(columns)
+    digest = hashlib.sha256(f"{table}({listed})".encode()).hexdigest()[:16]
+    stage = f"rm_stage_{digest}"
+    cur.run(
+        f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "
+        f"SELECT {listed} FROM {table} WITH NO DATA"
+    )
+    cur.append(stage, columns, rows)
+    cur.run(f"INSERT INTO {table} ({listed}) SELECT {listed} FROM {stage} {rest}")
+    cur.run(f"DROP TABLE {stage}")

@@ -26,7 +26,7 @@ from ledger.persistence.store import (
     as_time,
     as_uuid,
 )
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import InvoiceRow
 
 TABLE = "rm_invoices"
@@ -97,7 +97,9 @@ class Invoices(ReadModel):
                 event.apply(invoice)  # the aggregate's own change of state
             invoice.position = position
         s = self.store
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TABLE} ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (invoice_id) DO UPDATE SET status = excluded.status, "
             "payment_ref = excluded.payment_ref, position = excluded.position",

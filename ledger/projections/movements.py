@@ -2,11 +2,17 @@
 
 Invariants owned here:
 - one row per credit movement (``CreditsPurchased``, ``CreditsCharged``,
-  ``CreditsRefunded``, ``BalanceAdjusted``), keyed by the event's global
+  ``CreditsRefunded``, ``BalanceAdjusted``) and per hold event
+  (``CreditsReserved``, ``CreditsReleased``), keyed by the event's global
   position, so store order is row order and a row is never written twice;
-- the signed amount and the balance after are copied from the event; the
-  sum of a customer's amounts is the customer's balance, and the last
-  ``balance_after`` equals it too (``ledger.projections.reconcile`` checks both);
+- a movement's signed amount, balance after and price list version (of the
+  request charged or refunded, of the package bought; none for an
+  adjustment or a custom package) are copied from the event;
+- a hold's row (kind ``reservation`` or ``release``) moves nothing: amount
+  0, the credits held in ``held``, the balance after is the account's
+  balance then; so the sum of a customer's amounts is the customer's
+  balance, and the last ``balance_after`` equals it too
+  (``ledger.projections.reconcile`` checks both);
 - the actor is ``str(Actor)`` (``role:name``), never a token.
 
 Account events carry the account id, not the customer's: the model keeps
@@ -26,6 +32,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.aggregates import CustomerAccount
+from ledger.aggregates.account import HOLD_KINDS, MOVEMENT_KINDS, hold_reason
 from ledger.persistence.store import (
     MAX_IN_LIST,
     ColumnTypes,
@@ -35,28 +42,28 @@ from ledger.persistence.store import (
     as_time,
     as_uuid,
 )
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import MovementRow
+from ledger.views import TRAIL_COLUMNS
 
 TABLE = "rm_movements"
 ACCOUNTS = "rm_movement_accounts"
 COLUMNS = (
-    "position, customer_id, kind, amount, balance_after, request_id, invoice_id, actor, reason, at"
+    "position, customer_id, kind, amount, balance_after, request_id, invoice_id, actor, reason, "
+    "at, price_list_version, held"
 )
+#: The table's columns as the rows are appended: the trail's and the account.
+INSERTED = (*TRAIL_COLUMNS, "account_id")
 
 A = CustomerAccount
-KINDS: dict[type, str] = {
-    A.CreditsPurchased: "purchase",
-    A.CreditsCharged: "charge",
-    A.CreditsRefunded: "refund",
-    A.BalanceAdjusted: "adjustment",
-}
 
 
 class Movements(ReadModel):
     name = "movements"
-    event_types = (A.Opened, *KINDS)
+    event_types = (A.Opened, *MOVEMENT_KINDS, *HOLD_KINDS)
     tables = (TABLE, ACCOUNTS)
+    #: 2: the price list version and the holds.
+    schema_version = 2
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -71,7 +78,8 @@ class Movements(ReadModel):
             f"position {t.bigint} PRIMARY KEY, account_id {t.uuid} NOT NULL, "
             f"customer_id TEXT NOT NULL, kind TEXT NOT NULL, amount {t.bigint} NOT NULL, "
             f"balance_after {t.bigint} NOT NULL, request_id {t.uuid}, invoice_id {t.uuid}, "
-            f"actor TEXT NOT NULL, reason TEXT, at {t.time} NOT NULL)",
+            f"actor TEXT NOT NULL, reason TEXT, at {t.time} NOT NULL, "
+            f"price_list_version {t.bigint}, held {t.bigint})",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_customer ON {TABLE} (customer_id, position)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_at ON {TABLE} (at, position)",
         ]
@@ -79,7 +87,9 @@ class Movements(ReadModel):
     def apply(self, cur: Cur, events: Sequence[Positioned]) -> None:
         s = self.store
         opened = [e for _, e in events if isinstance(e, A.Opened)]
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {ACCOUNTS} (account_id, customer_id) VALUES (%s, %s) "
             "ON CONFLICT (account_id) DO NOTHING",
             [(s.uuid(e.originator_id), e.customer_id) for e in opened],
@@ -87,43 +97,53 @@ class Movements(ReadModel):
         for e in opened:
             self._customers[e.originator_id] = e.customer_id
         self._load_customers(cur, {e.originator_id for _, e in events})
+        # The balance after each account's latest row so far in this batch.
+        balances: dict[UUID, int] = {}
         rows = []
         for position, e in events:
-            kind = KINDS.get(type(e))
-            if kind is None:
-                continue
+            account_id = e.originator_id
+            kind = MOVEMENT_KINDS.get(type(e))
+            if kind is not None:
+                amount, balance_after, held = e.amount, e.balance_after, None
+                reason = getattr(e, "reason", None)
+                version = getattr(e, "price_list_version", None)
+            else:
+                kind = HOLD_KINDS.get(type(e))
+                if kind is None:
+                    continue
+                amount, held, reason, version = 0, e.amount, hold_reason(e), None
+                balance_after = balances.get(account_id)
+                if balance_after is None:
+                    balance_after = self._last_balance(cur, self._customers[account_id])
+            balances[account_id] = balance_after
             rows.append(
                 (
                     position,
-                    s.uuid(e.originator_id),
-                    self._customers[e.originator_id],
+                    s.time(e.timestamp),
+                    self._customers[account_id],
                     kind,
-                    e.amount,
-                    e.balance_after,
+                    amount,
+                    balance_after,
                     s.uuid(getattr(e, "request_id", None)),
                     s.uuid(getattr(e, "invoice_id", None)),
                     str(e.actor),
-                    getattr(e, "reason", None),
-                    s.time(e.timestamp),
+                    reason,
+                    version,
+                    held,
+                    s.uuid(account_id),
                 )
             )
-        cur.append(
-            TABLE,
-            (
-                "position",
-                "account_id",
-                "customer_id",
-                "kind",
-                "amount",
-                "balance_after",
-                "request_id",
-                "invoice_id",
-                "actor",
-                "reason",
-                "at",
-            ),
-            rows,
-        )
+        cur.append(TABLE, INSERTED, rows)
+
+    @staticmethod
+    def _last_balance(cur: Cur, customer_id: str) -> int:
+        """The balance after the customer's last row stored (0 without one)."""
+        row = cur.run(
+            f"SELECT balance_after FROM {TABLE} WHERE customer_id = %s "
+            "ORDER BY position DESC LIMIT 1",
+            (customer_id,),
+        ).one()
+        return 0 if row is None else int(row[0])
 
     def _load_customers(self, cur: Cur, account_ids: set[UUID]) -> None:
         missing = sorted(a for a in account_ids if a not in self._customers)
@@ -149,6 +169,8 @@ def movement_row(row: Sequence[Any]) -> MovementRow:
         actor=str(row[7]),
         reason=None if row[8] is None else str(row[8]),
         at=as_time(row[9]),
+        price_list_version=None if row[10] is None else int(row[10]),
+        held=None if row[11] is None else int(row[11]),
     )
 
 
@@ -230,9 +252,9 @@ def monthly_totals(cur: Cur, store: Store, *, months: int = 12) -> list[tuple[st
     sqlite = isinstance(store, SQLiteStore)
     month = "substr(at, 1, 7)" if sqlite else "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM')"
     rows = cur.run(
-        f"SELECT {month} AS month, kind, sum(amount) FROM {TABLE} "
+        f"SELECT {month} AS month, kind, sum(amount) FROM {TABLE} WHERE held IS NULL "
         f"GROUP BY month, kind ORDER BY month DESC LIMIT %s",
-        (months * len(KINDS),),
+        (months * len(MOVEMENT_KINDS),),
     ).all()
     found = sorted((str(m), str(k), int(total)) for m, k, total in rows)
     kept = sorted({m for m, _, _ in found})[-months:]

@@ -3,9 +3,10 @@
 Invariants owned here: each row equals the request aggregate replayed up to
 the row's ``position``: status, price, agreed price, revisions, charged,
 refunded and closing time are changed by the aggregate's own event
-``apply`` methods, run on a mirror of the row; the opening fields are copied
-from ``RequestOpened``, with its position (``opened_position``, which never
-changes: the requests list pages newest first by it).
+``apply`` methods, run on a mirror of the row; the opening fields (the price
+list version among them) are copied from ``RequestOpened``, with its position
+(``opened_position``, which never changes: the requests list pages newest
+first by it).
 
 Its queries (``get``, ``list_requests``) take an open read cursor: the facade
 ``ledger.projections.queries.ReadQueries`` opens it.
@@ -19,14 +20,14 @@ from uuid import UUID
 
 from ledger.aggregates import RequestStatus, SupportRequest
 from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_time, as_uuid
-from ledger.projections.base import Positioned, ReadModel
+from ledger.projections.base import Positioned, ReadModel, write_rows
 from ledger.projections.rows import RequestRow
 
 TABLE = "rm_requests"
 COLUMNS = (
     "request_id, customer_id, category, subject, status, price, agreed_price, charged, "
     "refunded, revisions, from_version, to_version, third_party, opened_at, closed_at, position, "
-    "opened_position"
+    "opened_position, price_list_version"
 )
 # The filters of the list, each with an index that ends in ``opened_position``.
 LIST_FILTERS = ("status", "customer_id", "category")
@@ -67,8 +68,8 @@ class Requests(ReadModel):
         R.DisputeRejected,
     )
     tables = (TABLE,)
-    # 2: ``opened_position`` and the list's indexes.
-    schema_version = 2
+    # 2: ``opened_position`` and the list's indexes; 3: ``price_list_version``.
+    schema_version = 3
 
     def create_statements(self, t: ColumnTypes) -> list[str]:
         return [
@@ -79,7 +80,8 @@ class Requests(ReadModel):
             f"refunded {t.bigint} NOT NULL, revisions {t.bigint} NOT NULL, "
             f"from_version TEXT, to_version TEXT, third_party {t.boolean} NOT NULL, "
             f"opened_at {t.time} NOT NULL, closed_at {t.time}, position {t.bigint} NOT NULL, "
-            f"opened_position {t.bigint} NOT NULL UNIQUE)",
+            f"opened_position {t.bigint} NOT NULL UNIQUE, "
+            f"price_list_version {t.bigint} NOT NULL)",
             *(
                 f"CREATE INDEX IF NOT EXISTS {TABLE}_{column} ON {TABLE} "
                 f"({column}, opened_position)"
@@ -100,9 +102,11 @@ class Requests(ReadModel):
             request.position = position
         rows = [request.row() for request in requests.values()]
         s = self.store
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TABLE} ({COLUMNS}) VALUES "
-            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
             "ON CONFLICT (request_id) DO UPDATE SET status = excluded.status, "
             "price = excluded.price, agreed_price = excluded.agreed_price, "
             "charged = excluded.charged, refunded = excluded.refunded, "
@@ -127,9 +131,11 @@ class Requests(ReadModel):
                     s.time(r.closed_at),
                     r.position,
                     r.opened_position,
+                    r.price_list_version,
                 )
                 for r in rows
             ],
+            fresh={s.uuid(i) for i in opened},
         )
 
     def _load(self, cur: Cur, request_ids: set[UUID]) -> dict[UUID, _Request]:
@@ -161,6 +167,7 @@ def _opened(event: Any) -> RequestRow:
         third_party=bool(event.third_party),
         opened_at=event.timestamp,
         closed_at=None,
+        price_list_version=event.price_list_version,
         position=0,
         opened_position=0,
     )
@@ -186,6 +193,7 @@ def request_row(row: Sequence[Any]) -> RequestRow:
         closed_at=None if row[14] is None else as_time(row[14]),
         position=int(row[15]),
         opened_position=int(row[16]),
+        price_list_version=int(row[17]),
     )
 
 

@@ -58,6 +58,10 @@ class MovementRow:
     actor: str
     reason: str | None
     at: datetime
+    #: The price list of the request charged or refunded, of the package bought.
+    price_list_version: int | None = None
+    #: The credits held or released, on a hold's row (its ``amount`` is 0).
+    held: int | None = None
 
 
 @dataclass(frozen=True)

@@ -138,7 +138,10 @@ class Worker:
                     if old >= end:
                         continue
                     types = model.event_types
-                    mine = [(p, e) for p, e in decoded if p > old and type(e) in types]
+                    if decoded and decoded[0][0] > old:  # the whole batch is new to it
+                        mine = [pe for pe in decoded if type(pe[1]) in types]
+                    else:
+                        mine = [(p, e) for p, e in decoded if p > old and type(e) in types]
                     if not move_tracking(cur, model.name, old, end):
                         raise _MovedElsewhere(model.name)
                     _apply(model, cur, mine)
@@ -156,11 +159,17 @@ class Worker:
         return len(notes)
 
     def _decode(self, notes: Sequence[Any], behind: Sequence[ReadModel]) -> list[Positioned]:
-        mapper = self.ledger.mapper
+        to_event = self.ledger.mapper.to_domain_event
+        try:
+            return [(note.id, to_event(note)) for note in notes]
+        except RETRYABLE:
+            raise
+        except Exception:  # found again, and named, below
+            pass
         decoded: list[Positioned] = []
         for note in notes:
             try:
-                decoded.append((note.id, mapper.to_domain_event(note)))
+                decoded.append((note.id, to_event(note)))
             except RETRYABLE:
                 raise
             except Exception as e:  # a stored event no read model can read

@@ -27,7 +27,7 @@ from uuid import UUID
 from ledger.aggregates import CustomerAccount
 from ledger.persistence.store import MAX_IN_LIST, ColumnTypes, Cur, Store, as_decimal, as_uuid
 from ledger.projections import fifo
-from ledger.projections.base import TRACKING_TABLE, Positioned, ReadModel
+from ledger.projections.base import TRACKING_TABLE, Positioned, ReadModel, write_rows
 from ledger.projections.fifo import Lot, LotsExhaustedError
 from ledger.projections.rows import SummaryRow
 
@@ -70,6 +70,12 @@ class Summary(ReadModel):
             {e.originator_id for _, e in events},
             {lot for per_request in taken.values() for lot in per_request},
         )
+        # What the tables cannot hold yet (for ``write_rows``): the lots opened
+        # by this batch's events, and what the requests not loaded took (a
+        # request is charged once: its first charge is in this batch; were
+        # one ever charged twice, the copy would fail on the key, loudly,
+        # where an upsert would replace what the first charge took).
+        loaded_lots, loaded_taken = set(lots), set(taken)
         by_account: dict[UUID, list[Lot]] = defaultdict(list)
         for lot in sorted(lots.values(), key=lambda lot: lot.lot):
             by_account[lot.account_id].append(lot)
@@ -112,7 +118,16 @@ class Summary(ReadModel):
                 raise LotsExhaustedError(
                     str(error), account_id=e.originator_id, position=position
                 ) from error
-        self._write(cur, totals, [lots[i] for i in sorted(changed_lots)], taken, changed_taken)
+        s = self.store
+        self._write(
+            cur,
+            totals,
+            [lots[i] for i in sorted(changed_lots)],
+            taken,
+            changed_taken,
+            fresh_lots=changed_lots - loaded_lots,
+            fresh_taken={s.uuid(r) for r in changed_taken - loaded_taken},
+        )
 
     def _load_totals(self, cur: Cur) -> list[Any]:
         row = cur.run(
@@ -160,6 +175,9 @@ class Summary(ReadModel):
         lots: list[Lot],
         taken: dict[UUID, dict[int, int]],
         changed_taken: set[UUID],
+        *,
+        fresh_lots: set[int],
+        fresh_taken: set[Any],
     ) -> None:
         s = self.store
         cur.run(
@@ -171,7 +189,9 @@ class Summary(ReadModel):
             "credits_adjusted = excluded.credits_adjusted",
             (totals[0], s.money(totals[1]), totals[2], totals[3], totals[4]),
         )
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {LOTS} ({LOT_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (lot) DO UPDATE SET remaining = excluded.remaining",
             [
@@ -184,8 +204,11 @@ class Summary(ReadModel):
                 )
                 for lot in lots
             ],
+            fresh=fresh_lots,
         )
-        cur.many(
+        write_rows(
+            cur,
+            s,
             f"INSERT INTO {TAKEN} (request_id, lot, credits) VALUES (%s, %s, %s) "
             "ON CONFLICT (request_id, lot) DO UPDATE SET credits = excluded.credits",
             [
@@ -193,6 +216,7 @@ class Summary(ReadModel):
                 for request_id in sorted(changed_taken)
                 for lot, credits in sorted(taken[request_id].items())
             ],
+            fresh=fresh_taken,
         )
 
 

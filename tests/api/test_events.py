@@ -31,9 +31,11 @@ from api.app import create_app
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.integrations.feed import FEED_TYPES
+from ledger.policy import DEFAULT_PRICE_LIST
 from ledger.values import Actor, Role
 from tests.api.conftest import Api, auth, make_settings
 from tests.projections.story import FINANCE, HELPDESK, SPECIALIST, tell
+from tests.support.domain import ADMIN
 
 EXPECTED = Path(__file__).parent / "data" / "feed_expected.json"
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -92,7 +94,7 @@ def all_items(client: TestClient, **params: Any) -> list[dict[str, Any]]:
 
 def _holds_and_four_eyes(ledger: Ledger) -> None:
     """A hold taken by its charge, and two large adjustments (issue 15): one
-    approved by a second finance key, one rejected."""
+    approved by a second finance key, one rejected; a price list published."""
     request_id = ledger.open_request(
         "bolt", "configuration", "helpdesk", "subject held", actor=HELPDESK
     ).request_id
@@ -104,6 +106,10 @@ def _holds_and_four_eyes(ledger: Ledger) -> None:
     assert approved is not None and rejected is not None
     ledger.approve_adjustment(approved, actor=second)  # 5 -> 155
     ledger.reject_adjustment(rejected, "wrong sign", actor=second)
+    # A price list (issue 14), in force from a minute after its publication.
+    dearer = DEFAULT_PRICE_LIST.to_data()
+    dearer["categories"] = {**dearer["categories"], "configuration": 12}
+    ledger.publish_price_list(dearer, ledger.clock() + timedelta(minutes=5), actor=ADMIN)
 
 
 def test_the_feed_of_a_fixed_history_equals_the_stored_document(story_client: TestClient) -> None:

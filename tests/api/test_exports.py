@@ -56,6 +56,8 @@ def test_csv_export_of_many_movements_streams_every_line(api: Api) -> None:
         "invoice_id",
         "actor",
         "reason",
+        "price_list_version",
+        "held",
     ]
     body = rows[1:]
     assert len(body) == MOVEMENTS

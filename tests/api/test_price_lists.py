@@ -94,3 +94,24 @@ def test_requests_history_and_invoices_show_their_price_list_version(api: Api) -
     first = history["events"][0]
     assert first["data"]["price_list_version"] == 1
     assert first["state"]["price_list_version"] == 1
+    read = api.ok(
+        api.get(
+            "helpdesk",
+            f"/v1/requests/{opened['request_id']}",
+            params={"after": opened["position"]},
+        )
+    )
+    assert read["price_list_version"] == 1
+    listed = api.ok(api.get("specialist", "/v1/requests", params={"customer_id": customer_id}))
+    assert [r["price_list_version"] for r in listed["items"]] == [1]
+    paid = api.ok(
+        api.post("finance", f"/v1/invoices/{invoice['invoice_id']}/payment", {"payment_ref": "b-1"})
+    )
+    moves = api.ok(
+        api.get(
+            "finance",
+            f"/v1/accounts/{customer_id}/movements",
+            params={"after": paid["position"]},
+        )
+    )
+    assert [(m["kind"], m["price_list_version"]) for m in moves["items"]] == [("purchase", 1)]

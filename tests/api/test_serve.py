@@ -120,7 +120,16 @@ def test_the_readme_story_runs_against_a_started_server(tmp_path: Path) -> None:
         assert "refunded: 25, balance: 80" in out
         assert "RequestOpened" in out and "ChargeRefunded" in out and "-> refunded" in out
         csv_lines = [line for line in out.splitlines() if ",C-1001," in line]
-        assert [line.split(",")[4] for line in csv_lines] == ["80", "-25", "25"]
+        kinds_amounts_held = [
+            (cells[3], cells[4], cells[11]) for cells in (line.split(",") for line in csv_lines)
+        ]
+        assert kinds_amounts_held == [
+            ("purchase", "80", ""),
+            ("reservation", "0", "25"),
+            ("release", "0", "25"),
+            ("charge", "-25", ""),
+            ("refund", "25", ""),
+        ]
         served = log.read_text()
     # One JSON line per request, never a token.
     assert '"route": "/v1/requests/{request_id}/charge"' in served

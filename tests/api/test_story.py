@@ -54,11 +54,18 @@ def test_store_update_story_charges_25_and_refunds(api: Api) -> None:
             params={"customer_id": customer_id, "after": refunded["position"]},
         )
     )
-    assert [(m["kind"], m["amount"], m["balance_after"]) for m in trail["items"]] == [
-        (trail["items"][0]["kind"], 80, 80),
-        (trail["items"][1]["kind"], -25, 55),
-        (trail["items"][2]["kind"], 25, 80),
+    assert [
+        (m["kind"], m["amount"], m["balance_after"], m["held"], m["price_list_version"])
+        for m in trail["items"]
+    ] == [
+        ("purchase", 80, 80, None, 1),
+        ("reservation", 0, 80, 25, None),
+        ("release", 0, 80, 25, None),
+        ("charge", -25, 55, None, 1),
+        ("refund", 25, 80, None, 1),
     ]
+    assert trail["items"][2]["reason"] == "charged"
+    assert trail["items"][1]["reason"].startswith("lapses at ")
 
     proposal = api.ok(
         api.post(

@@ -18,13 +18,21 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from ledger.aggregates import account_id_for
 from ledger.application import Ledger
 from ledger.bootstrap import open_ledger
 from ledger.errors import InvalidInputError, PermissionDeniedError, PriceBelowMinimumError
 from ledger.policy import DEFAULT_PRICE_LIST
 from ledger.settings import LedgerSettings
-from tests.support.domain import ADMIN, FINANCE, SPECIALIST
-from tests.support.ledger import Clock, funded_customer, new_event_types, open_request, refused
+from tests.support.domain import ADMIN, FINANCE, HELPDESK, SPECIALIST
+from tests.support.ledger import (
+    Clock,
+    account_events,
+    funded_customer,
+    new_event_types,
+    open_request,
+    refused,
+)
 
 #: Friday 2026-03-06, 14:00 in Samara (open).
 FRIDAY = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
@@ -247,3 +255,77 @@ def test_an_invoice_issued_before_versions_is_read_as_version_1(
     old = make().get_invoice(old_id)
 
     assert (old.credits, old.amount_usd, old.price_list_version) == (160, Decimal("180.00"), 1)
+
+
+def test_each_movement_records_the_price_list_that_priced_it(ledger: Ledger, clock: Clock) -> None:
+    customer_id = funded_customer(ledger, 100)  # a custom package: no list
+    ledger.publish_price_list(rise(), NEXT_MONDAY, actor=ADMIN)
+    friday = open_request(ledger, customer_id, "configuration")
+    standard = ledger.issue_invoice(customer_id, package=80, actor=FINANCE)
+    clock.now = MONDAY
+    monday = open_request(ledger, customer_id, "configuration")
+    ledger.charge(friday, actor=SPECIALIST)
+    ledger.charge(monday, actor=SPECIALIST)
+    ledger.dispute(monday, "Still broken", actor=HELPDESK)
+    ledger.refund(monday, 2, "Partly", actor=SPECIALIST)
+    ledger.pay_invoice(standard.invoice_id, "bank-9", actor=FINANCE)
+    ledger.adjust_balance(customer_id, 1, "goodwill", actor=FINANCE)
+
+    moved = [
+        (type(e).__name__, e.amount, getattr(e, "price_list_version", "-"))
+        for e in account_events(ledger, customer_id)
+        if hasattr(e, "balance_after")
+    ]
+
+    assert moved == [
+        ("CreditsPurchased", 100, None),
+        ("CreditsCharged", -10, 1),
+        ("CreditsCharged", -12, 2),
+        ("CreditsRefunded", 2, 2),
+        ("CreditsPurchased", 80, 1),  # issued on Friday, paid on Monday
+        ("BalanceAdjusted", 1, "-"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "amount_usd", "version"),
+    [
+        ("CreditsCharged", -20, None, 1),
+        ("CreditsRefunded", 5, None, 1),
+        ("CreditsPurchased", 80, "90.00", 1),  # version 1's package of 80
+        ("CreditsPurchased", 80, "85.00", None),  # 80 credits for another amount
+        ("CreditsPurchased", 50, "50.00", None),  # no such package
+    ],
+)
+def test_a_movement_stored_before_versions_is_read_with_the_list_that_priced_it(
+    ledger: Ledger, kind: str, amount: int, amount_usd: str | None, version: int | None
+) -> None:
+    """Before price lists were data there was only version 1: a request's
+    movement is read as priced by it, a purchase as by it when it bought a
+    listed package for its amount, else as custom."""
+    customer_id = funded_customer(ledger, 100)
+    request_id = open_request(ledger, customer_id, "installation")
+    ledger.charge(request_id, actor=SPECIALIST)
+    ledger.dispute(request_id, "Still broken", actor=HELPDESK)
+    ledger.refund(request_id, 5, "Partly", actor=SPECIALIST)
+    [stored] = [
+        e
+        for e in ledger.recorder.select_events(account_id_for(customer_id))
+        if e.topic.endswith(f".{kind}")
+    ]
+    state = json.loads(stored.state)
+    assert (state.pop("price_list_version"), state.pop("class_version")) != (version, 1)
+    state["amount"] = amount
+    if amount_usd is not None:
+        state["amount_usd"]["_data_"] = amount_usd
+
+    old = ledger.mapper.to_domain_event(
+        StoredEvent(
+            stored.originator_id,
+            stored.originator_version,
+            stored.topic,
+            json.dumps(state).encode(),
+        )
+    )
+
+    assert old.price_list_version == version  # type: ignore[attr-defined]

@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    expect,
+    sync_playwright,
+)
 
 from api.app import create_app
 from tests.api.conftest import TOKENS
@@ -130,6 +137,26 @@ class Person:
         self.page.get_by_label("API key").fill(token)
         self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url("**/console/")
+
+    def open_account_and_sell(
+        self, customer_id: str, name: str, package: int, *, shot: str | None = None
+    ) -> None:
+        """As finance: open the account, issue an invoice for ``package`` and
+        record its payment (``shot``: a screenshot of the new account)."""
+        page = self.page
+        page.goto("/console/accounts")
+        page.get_by_label("Customer id", exact=True).fill(customer_id)
+        page.get_by_label("Name", exact=True).fill(name)
+        page.get_by_role("button", name="Open the account").click()
+        expect(page.locator("h1")).to_contain_text(name)
+        if shot is not None:
+            self.shot(shot)
+        page.get_by_label("Package").select_option(str(package))
+        page.get_by_role("button", name="Issue the invoice").click()
+        expect(page.locator("#invoice-status")).to_have_text("issued")
+        page.get_by_label("Payment reference").fill(f"bank-{customer_id}")
+        page.get_by_role("button", name="Record the payment").click()
+        expect(page.locator("#balance")).to_have_text(f"{package} credits")
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -25,18 +25,7 @@ def test_the_story_across_three_roles(people: object) -> None:
 
     # Finance opens the account and sells 80 credits.
     f = finance.page
-    f.goto("/console/accounts")
-    f.get_by_label("Customer id", exact=True).fill(customer_id)
-    f.get_by_label("Name", exact=True).fill(f"Acme Store {customer_id}")
-    f.get_by_role("button", name="Open the account").click()
-    expect(f.locator("h1")).to_contain_text("Acme Store")
-    finance.shot("account")
-    f.get_by_label("Package").select_option("80")
-    f.get_by_role("button", name="Issue the invoice").click()
-    expect(f.locator("#invoice-status")).to_have_text("issued")
-    f.get_by_label("Payment reference").fill("bank-0042")
-    f.get_by_role("button", name="Record the payment").click()
-    expect(f.locator("#balance")).to_have_text("80 credits")
+    finance.open_account_and_sell(customer_id, f"Acme Store {customer_id}", 80, shot="account")
 
     # The helpdesk opens the store update and sees its price before submitting.
     h = helpdesk.page

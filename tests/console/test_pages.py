@@ -29,7 +29,8 @@ def _open_account(finance: Browser) -> str:
     return customer_id
 
 
-def _sell(finance: Browser, customer_id: str, credits: int = 80) -> None:
+def _sell(finance: Browser, customer_id: str, credits: int = 80) -> int:
+    """Issue and pay an invoice; the position to read after (``?after=``)."""
     page = f"/console/accounts/{customer_id}"
     issued = finance.post(
         f"{page}/invoices", {"package": str(credits), "idempotency_key": _key()}, form_page=page
@@ -42,6 +43,7 @@ def _sell(finance: Browser, customer_id: str, credits: int = 80) -> None:
         form_page=invoice,
     )
     assert paid.status_code == 303, paid.text
+    return int(paid.headers["location"].split("after=")[1])
 
 
 def _open_update(helpdesk: Browser, customer_id: str) -> str:
@@ -69,7 +71,7 @@ def test_the_price_shows_before_submitting_with_and_without_script(
         "/console/price",
         params={"category": "store_update", "from_version": "4.4.1", "to_version": "4.4.4"},
     )
-    assert priced.json() == {"price": 25, "reason": None}
+    assert priced.json() == {"price": 25, "reason": None, "price_list_version": 1}
     preview = helpdesk.post(
         "/console/requests",
         {
@@ -170,8 +172,8 @@ def test_the_statement_link_works_and_is_refused_altered_or_expired(
 ) -> None:
     finance, helpdesk = Browser(app_client, "finance"), Browser(app_client, "helpdesk")
     customer_id = _open_account(finance)
-    _sell(finance, customer_id)
-    page = helpdesk.get(f"/console/accounts/{customer_id}?link=1")
+    paid = _sell(finance, customer_id)
+    page = helpdesk.get(f"/console/accounts/{customer_id}?link=1&after={paid}")
     link = re.search(r'id="statement-link" readonly value="([^"]+)"', page.text)
     assert link, page.text
     path = link.group(1).removeprefix("http://testserver")

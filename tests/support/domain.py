@@ -57,7 +57,9 @@ def given_account(
         f"cust-{uuid4().hex[:12]}", "Acme Store", actor=HELPDESK, at=EARLIER
     )
     if balance:
-        account.purchase(uuid4(), balance, Decimal(balance), actor=FINANCE, at=EARLIER)
+        account.purchase(
+            uuid4(), balance, Decimal(balance), price_list_version=None, actor=FINANCE, at=EARLIER
+        )
     if subscription is not None:
         account.record_subscription(*subscription, actor=FINANCE, at=EARLIER)
     given(account)

@@ -100,6 +100,7 @@ def forge_uncovered_charge(ledger: Ledger, customer_id: str, credits: int) -> in
         request_id=uuid4(),
         amount=-credits,
         balance_after=account.balance - credits,
+        price_list_version=1,
         actor=SPECIALIST,
     )
     [recording] = ledger.events.put([charge])

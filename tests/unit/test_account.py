@@ -74,7 +74,7 @@ def test_purchase_adds_the_invoice_credits_with_the_balance_after() -> None:
     account = given_account(balance=5)
     invoice_id = uuid4()
 
-    account.purchase(invoice_id, 80, Decimal("90.00"), actor=FINANCE, at=AT)
+    account.purchase(invoice_id, 80, Decimal("90.00"), price_list_version=1, actor=FINANCE, at=AT)
 
     [purchased] = new_events(account)
     assert type(purchased) is CustomerAccount.CreditsPurchased
@@ -159,7 +159,7 @@ def test_charge_takes_the_price_as_a_negative_amount() -> None:
     account = given_account(balance=80)
     request_id = uuid4()
 
-    account.charge(request_id, 20, actor=SPECIALIST, at=AT)
+    account.charge(request_id, 20, price_list_version=1, actor=SPECIALIST, at=AT)
 
     [charged] = new_events(account)
     assert type(charged) is CustomerAccount.CreditsCharged
@@ -171,7 +171,7 @@ def test_charge_takes_the_price_as_a_negative_amount() -> None:
 def test_charge_may_take_the_whole_balance() -> None:
     account = given_account(balance=20)
 
-    account.charge(uuid4(), 20, actor=SPECIALIST, at=AT)
+    account.charge(uuid4(), 20, price_list_version=1, actor=SPECIALIST, at=AT)
 
     assert new_events(account)[0].balance_after == 0
 
@@ -180,7 +180,7 @@ def test_charge_is_refused_when_balance_is_below_price() -> None:
     account = given_account(balance=19)
 
     with pytest.raises(InsufficientCreditsError) as refused:
-        account.charge(uuid4(), 20, actor=SPECIALIST, at=AT)
+        account.charge(uuid4(), 20, price_list_version=1, actor=SPECIALIST, at=AT)
 
     assert isinstance(refused.value, PaymentRequiredError)
     assert (refused.value.balance, refused.value.price) == (19, 20)
@@ -192,10 +192,10 @@ def test_charge_is_refused_when_balance_is_below_price() -> None:
 def test_refund_gives_credits_back_as_a_positive_amount_with_its_reason() -> None:
     account = given_account(balance=80)
     request_id = uuid4()
-    account.charge(request_id, 20, actor=SPECIALIST, at=AT)
+    account.charge(request_id, 20, price_list_version=1, actor=SPECIALIST, at=AT)
     new_events(account)
 
-    account.refund(request_id, 15, "Partly unsolved", actor=SPECIALIST, at=AT)
+    account.refund(request_id, 15, "Partly unsolved", price_list_version=1, actor=SPECIALIST, at=AT)
 
     [refunded] = new_events(account)
     assert type(refunded) is CustomerAccount.CreditsRefunded
@@ -210,11 +210,11 @@ def test_refund_gives_credits_back_as_a_positive_amount_with_its_reason() -> Non
 
 def test_balance_equals_purchased_plus_adjusted_minus_charged_plus_refunded() -> None:
     account = given_account()
-    account.purchase(uuid4(), 160, Decimal("180.00"), actor=FINANCE, at=AT)
+    account.purchase(uuid4(), 160, Decimal("180.00"), price_list_version=1, actor=FINANCE, at=AT)
     account.adjust(-7, "Correction", actor=FINANCE, at=AT)
-    account.charge(uuid4(), 100, actor=SPECIALIST, at=AT)
-    account.refund(uuid4(), 30, "Dispute upheld", actor=SPECIALIST, at=AT)
-    account.charge(uuid4(), 0, actor=SPECIALIST, at=AT)
+    account.charge(uuid4(), 100, price_list_version=1, actor=SPECIALIST, at=AT)
+    account.refund(uuid4(), 30, "Dispute upheld", price_list_version=1, actor=SPECIALIST, at=AT)
+    account.charge(uuid4(), 0, price_list_version=1, actor=SPECIALIST, at=AT)
 
     movements = new_events(account)
 
@@ -288,9 +288,9 @@ def test_current_subscription_is_the_covering_period_else_the_latest() -> None:
 def _history() -> list[Any]:
     """An account's events as they would be stored: opened, bought 80, +5, -20."""
     account = CustomerAccount.open("cust-42", "Acme", actor=HELPDESK, at=AT)
-    account.purchase(uuid4(), 80, Decimal("80.00"), actor=FINANCE, at=AT)
+    account.purchase(uuid4(), 80, Decimal("80.00"), price_list_version=1, actor=FINANCE, at=AT)
     account.adjust(5, "Goodwill", actor=FINANCE, at=AT)
-    account.charge(uuid4(), 20, actor=SPECIALIST, at=AT)
+    account.charge(uuid4(), 20, price_list_version=1, actor=SPECIALIST, at=AT)
     return list(account.collect_events())
 
 

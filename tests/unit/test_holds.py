@@ -66,7 +66,7 @@ def test_a_hold_needs_the_credits_available() -> None:
 def test_a_charge_of_a_held_request_takes_its_hold_in_the_same_events() -> None:
     account, request_id = held_account(20, 20)
 
-    account.charge(request_id, 20, actor=SPECIALIST, at=AT)
+    account.charge(request_id, 20, price_list_version=1, actor=SPECIALIST, at=AT)
 
     released, charged = new_events(account)
     assert type(released) is CustomerAccount.CreditsReleased
@@ -83,7 +83,7 @@ def test_another_charge_may_use_only_the_credits_available() -> None:
     account, _ = held_account(30, 20)
 
     with pytest.raises(InsufficientCreditsError) as refused:
-        account.charge(uuid4(), 20, actor=SPECIALIST, at=AT)
+        account.charge(uuid4(), 20, price_list_version=1, actor=SPECIALIST, at=AT)
 
     assert (refused.value.balance, refused.value.available) == (30, 10)
     assert new_events(account) == []
@@ -152,7 +152,7 @@ def test_a_lapsed_hold_blocks_nothing_before_its_release_is_written() -> None:
 def test_the_next_command_writes_the_lapse_in_its_own_events() -> None:
     account, request_id = held_account(30, 20)
 
-    account.charge(uuid4(), 30, actor=SPECIALIST, at=AFTER_LAPSE)
+    account.charge(uuid4(), 30, price_list_version=1, actor=SPECIALIST, at=AFTER_LAPSE)
 
     lapsed, charged = new_events(account)
     assert (lapsed.request_id, lapsed.cause, lapsed.amount) == (
@@ -167,7 +167,7 @@ def test_the_next_command_writes_the_lapse_in_its_own_events() -> None:
 def test_a_charge_after_its_hold_lapsed_releases_it_as_lapsed_and_charges() -> None:
     account, request_id = held_account(30, 20)
 
-    account.charge(request_id, 20, actor=SPECIALIST, at=AFTER_LAPSE)
+    account.charge(request_id, 20, price_list_version=1, actor=SPECIALIST, at=AFTER_LAPSE)
 
     lapsed, charged = new_events(account)
     assert lapsed.cause is ReleaseCause.LAPSED

@@ -19,6 +19,8 @@
         .then((r) => r.json())
         .then((answer) => {
           out.textContent = "";
+          const version = document.getElementById("price-list-version");
+          if (version) { version.textContent = String(answer.price_list_version); }
           if (answer.price === null) { out.textContent = answer.reason; return; }
           out.append("Price: ");
           const strong = document.createElement("strong");
