@@ -39,16 +39,44 @@ class _Request:
     """Stands in for a ``SupportRequest`` while its events' ``apply`` run: the
     fields of a ``RequestRow`` (``ledger.views.RequestState`` and the
     position, the one definition of a request's state) as attributes, with
-    the status as the enum member (``apply`` compares with ``is``)."""
+    the status as the enum member (``apply`` compares with ``is``). Built
+    from a stored row or from ``RequestOpened`` and written back as the
+    table's values directly: a rebuild makes one per request
+    (``bench/results.md``, "Read-model rebuild")."""
 
     position: int
     opened_position: int
 
-    def __init__(self, row: RequestRow) -> None:
-        self.__dict__.update(vars(row), status=RequestStatus(row.status))
+    def __init__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
-    def row(self) -> RequestRow:
-        return RequestRow(**{**vars(self), "status": self.__dict__["status"].value})
+    @classmethod
+    def of_row(cls, row: RequestRow) -> _Request:
+        return cls({**vars(row), "status": RequestStatus(row.status)})
+
+    def values(self, s: Store) -> tuple[Any, ...]:
+        """The row's values in the order of ``COLUMNS``."""
+        d = self.__dict__
+        return (
+            s.uuid(d["request_id"]),
+            d["customer_id"],
+            d["category"],
+            d["subject"],
+            d["status"].value,
+            d["price"],
+            d["agreed_price"],
+            d["charged"],
+            d["refunded"],
+            d["revisions"],
+            d["from_version"],
+            d["to_version"],
+            s.boolean(d["third_party"]),
+            s.time(d["opened_at"]),
+            s.time(d["closed_at"]),
+            d["position"],
+            d["opened_position"],
+            d["price_list_version"],
+        )
 
 
 class Requests(ReadModel):
@@ -94,13 +122,11 @@ class Requests(ReadModel):
         requests = self._load(cur, {e.originator_id for _, e in events} - opened)
         for position, event in events:
             if isinstance(event, R.RequestOpened):
-                request = requests[event.originator_id] = _Request(_opened(event))
-                request.opened_position = position
+                request = requests[event.originator_id] = _opened(event, position)
             else:
                 request = requests[event.originator_id]
                 event.apply(request)  # the aggregate's own change of state
             request.position = position
-        rows = [request.row() for request in requests.values()]
         s = self.store
         write_rows(
             cur,
@@ -112,29 +138,7 @@ class Requests(ReadModel):
             "charged = excluded.charged, refunded = excluded.refunded, "
             "revisions = excluded.revisions, closed_at = excluded.closed_at, "
             "position = excluded.position",
-            [
-                (
-                    s.uuid(r.request_id),
-                    r.customer_id,
-                    r.category,
-                    r.subject,
-                    r.status,
-                    r.price,
-                    r.agreed_price,
-                    r.charged,
-                    r.refunded,
-                    r.revisions,
-                    r.from_version,
-                    r.to_version,
-                    s.boolean(r.third_party),
-                    s.time(r.opened_at),
-                    s.time(r.closed_at),
-                    r.position,
-                    r.opened_position,
-                    r.price_list_version,
-                )
-                for r in rows
-            ],
+            [request.values(s) for request in requests.values()],
             fresh={s.uuid(i) for i in opened},
         )
 
@@ -146,30 +150,33 @@ class Requests(ReadModel):
                 "request_id", [self.store.uuid(r) for r in ids[i : i + MAX_IN_LIST]]
             )
             for row in cur.run(f"SELECT {COLUMNS} FROM {TABLE} WHERE {condition}", params).all():
-                found[as_uuid(row[0])] = _Request(request_row(row))
+                found[as_uuid(row[0])] = _Request.of_row(request_row(row))
         return found
 
 
-def _opened(event: Any) -> RequestRow:
-    return RequestRow(
-        request_id=event.originator_id,
-        customer_id=event.customer_id,
-        category=str(getattr(event.category, "value", event.category)),
-        subject=event.subject,
-        status=RequestStatus.OPEN.value,
-        price=event.price,
-        agreed_price=None,
-        charged=None,
-        refunded=0,
-        revisions=0,
-        from_version=event.from_version,
-        to_version=event.to_version,
-        third_party=bool(event.third_party),
-        opened_at=event.timestamp,
-        closed_at=None,
-        price_list_version=event.price_list_version,
-        position=0,
-        opened_position=0,
+def _opened(event: Any, position: int) -> _Request:
+    """The request as ``RequestOpened`` at ``position`` opens it."""
+    return _Request(
+        {
+            "request_id": event.originator_id,
+            "customer_id": event.customer_id,
+            "category": str(getattr(event.category, "value", event.category)),
+            "subject": event.subject,
+            "status": RequestStatus.OPEN,
+            "price": event.price,
+            "agreed_price": None,
+            "charged": None,
+            "refunded": 0,
+            "revisions": 0,
+            "from_version": event.from_version,
+            "to_version": event.to_version,
+            "third_party": bool(event.third_party),
+            "opened_at": event.timestamp,
+            "closed_at": None,
+            "price_list_version": event.price_list_version,
+            "position": position,
+            "opened_position": position,
+        }
     )
 
 

@@ -2,13 +2,14 @@
 
 Invariants owned here:
 - events are read in store order from just after each read model's
-  tracking position, in batches (``select_notifications`` with a ``stop``
-  taken from ``max_notification_id`` first, so every id up to ``stop`` is
-  already committed or rolled back for good: the event store serialises its
-  writers); each batch is decoded once and applied to every read model that
-  is behind in **one** transaction (one commit per batch, not one per read
-  model), each read model with its tracking compare-and-set: should one
-  fail, nothing of the batch is written and the positions are read again;
+  tracking position, in batches (``select_notifications`` by position, cut
+  to a ``stop`` taken from ``max_notification_id`` first, so every id up to
+  ``stop`` is already committed or rolled back for good: the event store
+  serialises its writers, and to the models' topics); each batch is decoded
+  once and applied to every read model that is behind in **one**
+  transaction (one commit per batch, not one per read model), each read
+  model with its tracking compare-and-set: should one fail, nothing of the
+  batch is written and the positions are read again;
 - a read model's position moves to the end of what was read, including
   events it has no use for and gaps left by rolled-back writes, so a
   position P is "processed" when tracking >= P; positions are never assumed
@@ -123,12 +124,18 @@ class Worker:
         start = min(positions[m.name] for m in behind)
         if start < self._suspect_until:
             limit = 1  # after a failure: one event at a time, to name the one that fails
-        topics = sorted({topic for m in behind for topic in m.topics()})
-        notes = self.ledger.recorder.select_notifications(
-            start + 1, limit, stop=stop, topics=topics
-        )
-        # Fewer than asked: nothing else up to ``stop`` concerns these models.
-        end = notes[-1].id if len(notes) == limit else stop
+        topics = {topic for m in behind for topic in m.topics()}
+        # The page is read by position alone and cut to ``stop`` and to the
+        # models' topics here: with a topic list or an upper bound in the
+        # query, a store whose statistics are stale (just restored, or just
+        # filled) gets a bitmap scan of everything from ``start`` on and a sort
+        # on disk for every page, quadratic over a rebuild; by position alone
+        # it is an index range scan whatever the statistics
+        # (``bench/results.md``, "Read-model rebuild").
+        page = self.ledger.recorder.select_notifications(start + 1, limit)
+        notes = [n for n in page if n.id <= stop and n.topic in topics]
+        # A short page, or one past ``stop``: nothing else up to ``stop``.
+        end = page[-1].id if len(page) == limit and page[-1].id < stop else stop
         applied: list[int] = []
         try:
             decoded = self._decode(notes, behind)
@@ -149,14 +156,14 @@ class Worker:
         except _MovedElsewhere as moved:
             # Nothing of this batch was written: read the positions again.
             log.info("read model %s moved by another worker; re-reading", moved)
-            return len(notes)
+            return len(page)
         except ProjectionFailedError:
             self._suspect_until = max(self._suspect_until, end)
             raise
         if self.on_batch is not None:
             for count in applied:
                 self.on_batch(end, count)
-        return len(notes)
+        return len(page)
 
     def _decode(self, notes: Sequence[Any], behind: Sequence[ReadModel]) -> list[Positioned]:
         to_event = self.ledger.mapper.to_domain_event

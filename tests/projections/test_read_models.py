@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,8 @@ from ledger.bootstrap import Services, open_services
 from ledger.errors import StoreUnavailableError
 from ledger.persistence.store import SQLiteStore
 from ledger.projections import Projections, ReadModelBehindError, reconcile, runner
+from ledger.projections.requests import COLUMNS, _opened
+from ledger.projections.rows import RequestRow
 from ledger.settings import LedgerSettings
 from ledger.values import SubscriptionPeriod
 from tests.projections.story import FINANCE, HELPDESK, tell
@@ -308,3 +311,18 @@ def test_rebuild_through_copy_gives_the_same_rows(
     assert services.projections.rebuild() > 0
     assert dump(services.projections) == before
     assert reconcile(ledger, services.projections) == []
+
+
+def test_the_requests_mirror_holds_exactly_a_request_rows_fields(ledger: Ledger) -> None:
+    """The requests read model's mirror is built from ``RequestOpened`` and
+    written as the table's values: it holds every field of a ``RequestRow``
+    (the one definition of a request's state), and only those."""
+    ledger.open_account("mirror", "Mirror", actor=HELPDESK)
+    request_id = ledger.open_request(
+        "mirror", "configuration", "helpdesk", "s", actor=HELPDESK
+    ).request_id
+    [opened] = list(ledger.events.get(request_id))
+    mirror = _opened(opened, 7)
+    names = {f.name for f in fields(RequestRow)}
+    assert set(vars(mirror)) == names
+    assert {c.strip() for c in COLUMNS.split(",")} == names
