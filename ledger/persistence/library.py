@@ -255,17 +255,7 @@ def select_events_after(
         table=Identifier(recorder.events_table_name),
     )
     params = (_ids_param(recorder, after), ",".join(map(str, after.values())))
-    with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, params, prepare=True)
-        return [
-            StoredEvent(
-                originator_id=row["originator_id"],
-                originator_version=row["originator_version"],
-                topic=row["topic"],
-                state=bytes(row["state"]),
-            )
-            for row in curs.fetchall()
-        ]
+    return _stored_events(recorder, statement, params)
 
 
 def _id_array(recorder: PostgresAggregateRecorder) -> Any:
@@ -302,8 +292,15 @@ def select_last_snapshots(recorder: AggregateRecorder, ids: Sequence[UUID]) -> l
         schema=Identifier(recorder.datastore.schema),
         table=Identifier(recorder.events_table_name),
     )
+    return _stored_events(recorder, statement, (_ids_param(recorder, ids),))
+
+
+def _stored_events(
+    recorder: PostgresAggregateRecorder, statement: Any, params: Sequence[Any]
+) -> list[StoredEvent]:
+    """The rows of ``statement`` (the table's columns) as stored events."""
     with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
-        curs.execute(statement, (_ids_param(recorder, ids),), prepare=True)
+        curs.execute(statement, params, prepare=True)
         return [
             StoredEvent(
                 originator_id=row["originator_id"],
