@@ -49,7 +49,6 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
-from eventsourcing.utils import resolve_topic
 
 from ledger.aggregates import CommandReceipt, receipt_id_for
 from ledger.commands import cycle
@@ -395,8 +394,7 @@ class Batcher:
         if first is not None:
             entry.replay_of = first
             return True
-        position = self.ledger.recorder.positions_of(entry.receipt_id)[1]  # type: ignore[attr-defined]
-        entry.result = resolve_topic(receipt.result_topic)(**receipt.result, position=position)
+        entry.result = cycle.recorded_answer(self.ledger, entry.receipt_id, receipt)
         entry.replayed = True
         return True
 

@@ -139,6 +139,12 @@ def _replay(ledger: Ledger, scope: str, key: str, expected: str) -> Any:
     assert isinstance(receipt, CommandReceipt)
     if receipt.fingerprint != expected:
         raise IdempotencyKeyReusedError(key)
+    return recorded_answer(ledger, receipt_id, receipt)
+
+
+def recorded_answer(ledger: Ledger, receipt_id: UUID, receipt: CommandReceipt) -> Any:
+    """The result a stored receipt recorded, with the position of its command's
+    last event (the receipt's own)."""
     position = ledger.recorder.positions_of(receipt_id)[1]  # type: ignore[attr-defined]
     return resolve_topic(receipt.result_topic)(**receipt.result, position=position)
 
