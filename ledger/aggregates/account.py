@@ -470,5 +470,5 @@ def hold_reason(event: Any) -> str:
     """The trail's reason of a hold entry: when a reservation lapses, why a
     release happened."""
     if isinstance(event, CustomerAccount.CreditsReserved):
-        return f"lapses at {event.lapses_at.isoformat()}"
+        return f"lapses at {event.lapses_at.isoformat(timespec='seconds')}"
     return str(event.cause)
